@@ -1,0 +1,174 @@
+"""Sans-I/O line framing: bytes in, runs of complete lines out.
+
+The framer never reads or writes anything. Sources feed it what they read, engines take the chunks it
+returns; threads and coroutines share it unchanged (the h11 model).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+__all__ = ["DEFAULT_MAX_LINE_BYTES", "Chunk", "LineFramer", "split_lines"]
+
+DEFAULT_MAX_LINE_BYTES = 1 << 20
+NL = b"\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A run of complete lines from one source, every line ending in a newline.
+
+    ``end`` is the byte offset in the source just past the last line. ``added_newline`` is true when the
+    run is a single piece whose newline tailmerge added (a line cut at ``max_line_bytes``, or a final line
+    with no newline); its bytes in the source then end one byte earlier.
+    """
+
+    data: bytes
+    end: int
+    added_newline: bool = False
+
+    @property
+    def start(self) -> int:
+        """Offset in the source of the first byte of this run."""
+        return self.end - len(self.data) + self.added_newline
+
+    def line_ends(self) -> Iterator[tuple[bytes, int]]:
+        """Each line with the source offset just past it."""
+        if self.added_newline:
+            yield self.data, self.end
+            return
+        offset = self.start
+        for line in split_lines(self.data):
+            offset += len(line)
+            yield line, offset
+
+
+def split_lines(data: bytes) -> list[bytes]:
+    """Split a run of newline-terminated lines, keeping each newline (only b"\\n" ends a line)."""
+    parts = data.split(NL)
+    # data ends in a newline, so the last part is empty
+    return [part + NL for part in parts[:-1]]
+
+
+class LineFramer:
+    """Turns a byte stream into chunks of complete lines, tracking source offsets.
+
+    A partial line is held until its newline arrives; it is never rescanned (only new bytes are searched).
+    A line longer than ``max_line_bytes`` (newline included) is emitted in pieces of that size, each
+    ending in an added newline, so memory stays bounded whatever the input.
+    """
+
+    __slots__ = ("_max", "_offset", "_partial", "_partial_len", "oversized")
+
+    def __init__(self, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, offset: int = 0) -> None:
+        if max_line_bytes < 2:
+            raise ValueError("max_line_bytes must be at least 2")
+        self._max = max_line_bytes
+        self._offset = offset
+        self._partial: list[bytes] = []
+        self._partial_len = 0
+        self.oversized = 0
+        """How many lines were cut because they exceeded max_line_bytes."""
+
+    @property
+    def offset(self) -> int:
+        """Source offset just past the last byte emitted (the checkpoint position)."""
+        return self._offset
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an incomplete line held back."""
+        return self._partial_len
+
+    def feed(self, data: bytes) -> list[Chunk]:
+        """Take the next bytes of the stream; return the complete lines they finish."""
+        out: list[Chunk] = []
+        if not data:
+            return out
+        pos = 0
+        if self._partial_len:
+            pos = self._finish_partial(data, out)
+            if pos < 0:
+                return out
+        self._frame(data, pos, out)
+        return out
+
+    def flush(self) -> list[Chunk]:
+        """End of stream: emit a held partial line with a newline added."""
+        if not self._partial_len:
+            return []
+        data = b"".join(self._partial)
+        self._partial.clear()
+        self._partial_len = 0
+        self._offset += len(data)
+        return [Chunk(data + NL, self._offset, added_newline=True)]
+
+    def discard(self) -> None:
+        """Drop a held partial line (its bytes are gone from the source) without emitting it."""
+        self._partial.clear()
+        self._partial_len = 0
+
+    def reset(self, offset: int = 0) -> None:
+        """Start again at ``offset`` (after truncation); the caller flushes first if it wants the partial."""
+        self.discard()
+        self._offset = offset
+
+    def _finish_partial(self, data: bytes, out: list[Chunk]) -> int:
+        """Complete the held line with the head of ``data``; return where framing resumes, -1 if not yet."""
+        room = self._max - self._partial_len  # bytes the held line may still take, newline included
+        nl = data.find(NL, 0, room)
+        if nl >= 0:
+            self._partial.append(data[: nl + 1])
+            line = b"".join(self._partial)
+            self._partial.clear()
+            self._partial_len = 0
+            self._offset += len(line)
+            out.append(Chunk(line, self._offset))
+            return nl + 1
+        if len(data) < room:
+            self._partial.append(data)
+            self._partial_len += len(data)
+            return -1
+        # the held line reaches the limit without a newline: cut it
+        take = room - 1
+        self._partial.append(data[:take])
+        self._emit_piece(b"".join(self._partial), out)
+        self._partial.clear()
+        self._partial_len = 0
+        return take
+
+    def _frame(self, data: bytes, pos: int, out: list[Chunk]) -> None:
+        size = len(data)
+        limit = self._max
+        run_start = pos
+        while True:
+            # the last newline within one maximal line from pos: everything before it is complete lines,
+            # and no line in between can be longer than the limit
+            nl = data.rfind(NL, pos, pos + limit)
+            if nl >= 0:
+                pos = nl + 1
+                if pos == size:
+                    break
+                continue
+            if size - pos < limit:
+                break  # a partial line shorter than the limit: hold it
+            self._emit_run(data, run_start, pos, out)
+            self._emit_piece(data[pos : pos + limit - 1], out)
+            pos += limit - 1
+            run_start = pos
+        self._emit_run(data, run_start, pos, out)
+        if pos < size:
+            self._partial.append(data[pos:])
+            self._partial_len = size - pos
+
+    def _emit_run(self, data: bytes, start: int, end: int, out: list[Chunk]) -> None:
+        if end > start:
+            run = data if start == 0 and end == len(data) else data[start:end]
+            self._offset += end - start
+            out.append(Chunk(run, self._offset))
+
+    def _emit_piece(self, piece: bytes, out: list[Chunk]) -> None:
+        self.oversized += 1
+        self._offset += len(piece)
+        out.append(Chunk(piece + NL, self._offset, added_newline=True))

@@ -1,0 +1,130 @@
+"""Sinks: how chunks of lines become output bytes, and the one owner of the output stream.
+
+Formatting is pure (chunks in, bytes out); ``Output`` does the writing, one ``write()`` per batch of
+complete lines, so lines from different sources never mix inside a line.
+"""
+
+from __future__ import annotations
+
+import base64
+import errno
+import json
+import os
+from collections.abc import Sequence
+
+from ._framing import Chunk
+
+__all__ = ["FORMATS", "Formatter", "Output", "OutputClosed", "OutputError", "labels_for"]
+
+FORMATS = ("raw", "labeled", "jsonl")
+LABEL_SEP = b" | "
+_COLOURS = (31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96)
+
+
+def labels_for(paths: Sequence[str]) -> list[str]:
+    """For each path, the shortest suffix of path components that no other path ends with."""
+    split = [_components(p) for p in paths]
+    labels = []
+    for i, parts in enumerate(split):
+        for k in range(1, len(parts) + 1):
+            suffix = parts[-k:]
+            if not any(j != i and other[-k:] == suffix for j, other in enumerate(split)):
+                break
+        labels.append("/".join(parts[-k:]))
+    return labels
+
+
+def _components(path: str) -> list[str]:
+    parts = [p for p in os.path.normpath(path).split(os.sep) if p]
+    return parts or [path]
+
+
+class Formatter:
+    """Turns chunks from one source into output bytes in one of FORMATS."""
+
+    def __init__(self, fmt: str, path: str, label: str, *, colour: int | None = None) -> None:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+        self.fmt = fmt
+        self.path = path
+        name = os.fsencode(label)
+        if colour is not None:
+            name = b"\x1b[%dm%s\x1b[0m" % (_COLOURS[colour % len(_COLOURS)], name)
+        self._prefix = name + LABEL_SEP
+        self._json_path = json.dumps(path)
+
+    def format(self, chunks: Sequence[Chunk]) -> bytes:
+        if self.fmt == "raw":
+            return chunks[0].data if len(chunks) == 1 else b"".join(c.data for c in chunks)
+        if self.fmt == "labeled":
+            prefix = self._prefix
+            # one C-level replace per chunk instead of Python work per line
+            return b"".join(prefix + c.data[:-1].replace(b"\n", b"\n" + prefix) + b"\n" for c in chunks)
+        return b"".join(self._jsonl(line, end) for c in chunks for line, end in c.line_ends())
+
+    def _jsonl(self, line: bytes, end: int) -> bytes:
+        body = line[:-1]
+        try:
+            text = json.dumps(body.decode("utf-8"), ensure_ascii=False)
+            field = "line"
+        except UnicodeDecodeError:
+            text = '"' + base64.b64encode(body).decode("ascii") + '"'
+            field = "line_base64"
+        return f'{{"path": {self._json_path}, "offset": {end}, "{field}": {text}}}\n'.encode()
+
+
+class OutputError(Exception):
+    """The output cannot be written (disk full, read-only, ...); the message says which and why."""
+
+
+class OutputClosed(Exception):
+    """The reader of the output went away (a closed pipe): stop quietly."""
+
+
+class Output:
+    """The one writer of the merged stream: a file descriptor written with whole batches of lines."""
+
+    def __init__(self, path: str | None, *, append: bool = False) -> None:
+        self.path = path
+        self._append = append
+        self.name = path if path is not None else "standard output"
+        self._fd = self._open(append) if path is not None else 1
+        self.bytes = 0
+
+    def _open(self, append: bool) -> int:
+        assert self.path is not None
+        flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_APPEND if append else os.O_TRUNC)
+        try:
+            return os.open(self.path, flags, 0o644)
+        except OSError as e:
+            raise OutputError(f"cannot open output {self.path}: {e.strerror}") from e
+
+    def isatty(self) -> bool:
+        return os.isatty(self._fd)
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                n = os.write(self._fd, view)
+            except BrokenPipeError as e:
+                raise OutputClosed() from e
+            except OSError as e:
+                if e.errno == errno.EINTR:
+                    continue
+                raise OutputError(f"cannot write to {self.name}: {e.strerror}") from e
+            view = view[n:]
+            self.bytes += n
+
+    def reopen(self) -> None:
+        """Open the output path again (after logrotate moved our own output away: SIGHUP)."""
+        if self.path is None:
+            return
+        fd = self._open(append=True)
+        old, self._fd = self._fd, fd
+        os.close(old)
+
+    def close(self) -> None:
+        if self.path is not None and self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1

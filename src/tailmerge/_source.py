@@ -1,0 +1,312 @@
+"""One followed path: open it, read what is new, notice truncation, rotation and deletion.
+
+A source does file I/O but never waits: ``step()`` returns the complete lines that are ready now (or
+none), and the engine decides how to wait for more. Every problem is logged once per change of state,
+naming the path, and never stops other sources.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import stat
+import time
+from dataclasses import dataclass
+
+from ._framing import Chunk, LineFramer
+
+__all__ = ["FINGERPRINT_BYTES", "Identity", "Source"]
+
+log = logging.getLogger("tailmerge")
+
+READ_SIZE = 1 << 20
+STEP_BUDGET = 8 << 20  # bytes one step may read from one file, so one busy file cannot starve the others
+FINGERPRINT_BYTES = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """What makes an open file the same file: device and inode.
+
+    While tailmerge holds a file open its inode cannot be reused, so this is exact for live files; the
+    first bytes (the fingerprint) guard against a file rewritten in place.
+    """
+
+    dev: int
+    ino: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> Identity:
+        return cls(st.st_dev, st.st_ino)
+
+
+class _Generation:
+    """One open file that a path has pointed to (the current one, or one rotated away)."""
+
+    __slots__ = ("deadline", "fd", "fingerprint", "framer", "identity", "pos")
+
+    def __init__(self, fd: int, st: os.stat_result, framer: LineFramer) -> None:
+        self.fd = fd
+        self.identity = Identity.of(st)
+        self.framer = framer
+        self.pos = framer.offset  # bytes consumed from the file (emitted plus held partial)
+        self.fingerprint = b""
+        self.deadline: float | None = None  # monotonic time after which a rotated file is let go
+
+
+class Source:
+    """A followed path. Not thread-safe: one engine worker drives it at a time."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        max_line_bytes: int,
+        start_at_end: bool = False,
+        rotate_wait: float = 5.0,
+        follow: bool = True,
+    ) -> None:
+        self.path = path
+        self._max_line_bytes = max_line_bytes
+        self._start_at_end = start_at_end
+        self._rotate_wait = rotate_wait
+        self._follow = follow
+        self._current: _Generation | None = None
+        self._rotated: list[_Generation] = []
+        self._problem: str | None = None
+        self._warned_long = False
+        self.closed = False
+
+    # -- public ---------------------------------------------------------------------------------
+
+    @property
+    def identity(self) -> Identity | None:
+        """Identity of the file now followed at this path, if one is open."""
+        return self._current.identity if self._current else None
+
+    def identities(self) -> list[Identity]:
+        """Identities of every file this source holds open (current and rotated)."""
+        gens = [*self._rotated, *([self._current] if self._current else [])]
+        return [g.identity for g in gens]
+
+    @property
+    def offset(self) -> int:
+        """Offset just past the last line emitted from the current file."""
+        return self._current.framer.offset if self._current else 0
+
+    @property
+    def rotating(self) -> bool:
+        """True while a rotated-away file is still read (the engine polls it until its deadline)."""
+        return bool(self._rotated)
+
+    def next_deadline(self) -> float | None:
+        """Monotonic time at which a rotated file is due to be let go, if any."""
+        return min((g.deadline for g in self._rotated if g.deadline is not None), default=None)
+
+    def step(self) -> list[Chunk]:
+        """Read what is new now and return its complete lines (possibly none). Never blocks on waiting."""
+        out: list[Chunk] = []
+        if self.closed:
+            return out
+        now = time.monotonic()
+        for gen in list(self._rotated):
+            got = self._read(gen, out)
+            if not got and gen.deadline is not None and now >= gen.deadline:
+                self._let_go(gen, out)
+        if self._current is None:
+            self._open(out)
+        current = self._current
+        if current is not None and not self._read(current, out):
+            self._check_path(current, out)
+        return out
+
+    def finish(self) -> list[Chunk]:
+        """The source is done: close every file, emitting a final line that has no newline.
+
+        A held partial line is emitted (newline added) only when it ends its file; one cut short by a
+        stop in the middle of a backlog is not a final line and is left unread.
+        """
+        out: list[Chunk] = []
+        if self.closed:
+            return out
+        for gen in [*self._rotated, *([self._current] if self._current else [])]:
+            try:
+                at_end = os.fstat(gen.fd).st_size == gen.pos
+            except OSError:
+                at_end = False
+            self._let_go(gen, out, flush=at_end)
+        self.closed = True
+        return out
+
+    def close(self) -> None:
+        """Close every file without emitting anything more."""
+        for gen in [*self._rotated, *([self._current] if self._current else [])]:
+            os.close(gen.fd)
+        self._rotated.clear()
+        self._current = None
+        self.closed = True
+
+    # -- opening --------------------------------------------------------------------------------
+
+    def _report(self, problem: str | None, level: int = logging.WARNING) -> None:
+        """Log a problem once per change, so a file that stays missing is not reported on every poll."""
+        if problem != self._problem:
+            self._problem = problem
+            if problem is not None:
+                log.log(level, "%s: %s", self.path, problem)
+
+    def _open(self, out: list[Chunk]) -> None:
+        try:
+            # O_NONBLOCK: opening a FIFO put in the file's place must not hang the follower
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        except FileNotFoundError:
+            self._report("no such file; it will be followed once it appears" if self._follow else "no such file")
+            self._start_at_end = False  # a file that appears later is new: read it from its start
+            return
+        except PermissionError:
+            self._report("permission denied; retrying while it is followed")
+            return
+        except OSError as e:
+            if e.errno in (errno.EMFILE, errno.ENFILE):
+                self._report(_fd_limit_message())
+            else:
+                self._report(f"cannot open: {e.strerror}")
+            return
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+            self._report(f"is {kind}; waiting for a regular file at this path")
+            return
+        offset = self._end_offset(fd, st.st_size) if self._start_at_end else 0
+        self._start_at_end = False
+        gen = _Generation(fd, st, LineFramer(self._max_line_bytes, offset))
+        self._current = gen
+        if self._problem is not None:
+            self._report(None)
+            log.info("%s: opened", self.path)
+        self._take_fingerprint(gen)
+
+    def _end_offset(self, fd: int, size: int) -> int:
+        """Where ``--from end`` starts: just past the last complete line, so no line is cut."""
+        if size == 0:
+            return 0
+        start = max(0, size - self._max_line_bytes)
+        tail = os.pread(fd, size - start, start)
+        nl = tail.rfind(b"\n")
+        return start + nl + 1 if nl >= 0 else start
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def _read(self, gen: _Generation, out: list[Chunk]) -> bool:
+        """Read what is new in one file into ``out``; return whether anything was read."""
+        try:
+            size = os.fstat(gen.fd).st_size
+        except OSError as e:  # pragma: no cover - fstat on an open fd fails only on I/O errors
+            self._report(f"cannot stat: {e.strerror}")
+            return False
+        if size == gen.pos:
+            return False
+        if size < gen.pos or not self._same_start(gen, size):
+            self._truncated(gen, size, out)
+        want = min(size - gen.pos, STEP_BUDGET)
+        got = 0
+        while got < want:
+            try:
+                data = os.pread(gen.fd, min(READ_SIZE, want - got), gen.pos)
+            except OSError as e:
+                self._report(f"read failed: {e.strerror}")
+                break
+            if not data:
+                break
+            got += len(data)
+            gen.pos += len(data)
+            out.extend(gen.framer.feed(data))
+        if got:
+            if len(gen.fingerprint) < FINGERPRINT_BYTES:
+                self._take_fingerprint(gen)
+            if gen.framer.oversized and not self._warned_long:
+                self._warned_long = True
+                log.warning(
+                    "%s: a line is longer than --max-line-bytes %d; emitting it in pieces",
+                    self.path,
+                    self._max_line_bytes,
+                )
+        return got > 0
+
+    def _take_fingerprint(self, gen: _Generation) -> None:
+        try:
+            gen.fingerprint = os.pread(gen.fd, FINGERPRINT_BYTES, 0)
+        except OSError:
+            gen.fingerprint = b""
+
+    def _same_start(self, gen: _Generation, size: int) -> bool:
+        """Whether the file still begins with the bytes it began with (else it was rewritten)."""
+        known = len(gen.fingerprint)
+        if not known or size < known:
+            return size >= gen.pos  # the size check alone decides; a shorter file is caught there
+        try:
+            return os.pread(gen.fd, known, 0) == gen.fingerprint
+        except OSError:
+            return True
+
+    def _truncated(self, gen: _Generation, size: int, out: list[Chunk]) -> None:
+        log.warning("%s: truncated (size %d, was read to %d); reading again from the start", self.path, size, gen.pos)
+        # the held partial line was really read: emit it rather than lose it
+        out.extend(gen.framer.flush())
+        gen.framer.reset(0)
+        gen.pos = 0
+        gen.fingerprint = b""
+
+    # -- rotation -------------------------------------------------------------------------------
+
+    def _check_path(self, gen: _Generation, out: list[Chunk]) -> None:
+        """At the end of the current file: does the path still name it? Notice rotation and deletion."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            st = None
+        except OSError:
+            return
+        if st is not None and Identity.of(st) == gen.identity:
+            return
+        if st is None and not _unlinked(gen.fd):
+            return  # renamed away, nothing at the path yet: it is still the newest file; keep reading it
+        # rotated (renamed, then a new file created) or deleted: a writer may still hold the old file,
+        # so it is read for rotate_wait more seconds while the path is followed afresh
+        what = "deleted" if st is None else "rotated; following the new file from its start"
+        log.info("%s: %s", self.path, what)
+        gen.deadline = time.monotonic() + self._rotate_wait
+        self._rotated.append(gen)
+        self._current = None
+        if st is not None:
+            self._open(out)
+            if self._current is not None:
+                self._read(self._current, out)
+
+    def _let_go(self, gen: _Generation, out: list[Chunk], *, flush: bool = True) -> None:
+        if flush:
+            out.extend(gen.framer.flush())
+        os.close(gen.fd)
+        if gen in self._rotated:
+            self._rotated.remove(gen)
+        if gen is self._current:
+            self._current = None
+
+
+def _unlinked(fd: int) -> bool:
+    try:
+        return os.fstat(fd).st_nlink == 0
+    except OSError:
+        return True
+
+
+def _fd_limit_message() -> str:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return (
+        f"cannot open: too many open files (limit {soft}, hard limit {hard}); "
+        "raise it with `ulimit -n` (and the hard limit in limits.conf or systemd's LimitNOFILE)"
+    )
