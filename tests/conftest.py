@@ -1,0 +1,75 @@
+"""Shared helpers: real writer processes, the real CLI in a subprocess, line checks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from tailmerge import ENGINES
+
+PY = sys.executable
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def writer(files: Sequence[Path], *args: str) -> subprocess.Popen[bytes]:
+    """Start a real writer process appending self-identifying lines to ``files``."""
+    return subprocess.Popen([PY, "-m", "tailmerge._writer", *args, *map(str, files)])
+
+
+def tailmerge(*args: str, **kw: object) -> subprocess.Popen[bytes]:
+    """Start the real command line in its own process."""
+    return subprocess.Popen(
+        [PY, "-m", "tailmerge", *args], stdout=kw.pop("stdout", subprocess.PIPE),  # type: ignore[arg-type]
+        stderr=subprocess.PIPE, **kw  # type: ignore[arg-type]
+    )
+
+
+def run_cli(*args: str, timeout: float = 30, **kw: object) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [PY, "-m", "tailmerge", *args], capture_output=True, timeout=timeout, **kw  # type: ignore[call-overload]
+    )
+
+
+def wait_for(cond: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def file_lines(path: Path) -> list[bytes]:
+    return path.read_bytes().splitlines(keepends=True) if path.exists() else []
+
+
+def verify_ok(inputs: Sequence[Path], merged: Path, fmt: str = "raw") -> None:
+    res = run_cli("verify", *map(str, inputs), "--merged", str(merged), "--format", fmt)
+    assert res.returncode == 0, res.stdout.decode() + res.stderr.decode()
+
+
+@pytest.fixture
+def logs(tmp_path: Path) -> Iterator[Callable[[int], list[Path]]]:
+    def make(n: int) -> list[Path]:
+        paths = [tmp_path / f"in{i}.log" for i in range(n)]
+        for p in paths:
+            p.touch()
+        return paths
+
+    yield make
+
+
+def assert_no_traceback(stderr: bytes) -> None:
+    assert b"Traceback" not in stderr, stderr.decode()
+
+
+os.environ.setdefault("PYTHONUNBUFFERED", "1")

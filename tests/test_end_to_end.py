@@ -1,0 +1,87 @@
+"""The real command line against real writer processes, for every engine."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from .conftest import assert_no_traceback, file_lines, tailmerge, verify_ok, wait_for, writer
+
+
+def test_eight_files_three_writers_merge_exactly(tmp_path: Path, engine: str) -> None:
+    files = [tmp_path / f"svc{i}.log" for i in range(8)]
+    for f in files:
+        f.touch()
+    out = tmp_path / "merged.log"
+    merger = tailmerge("follow", *map(str, files), "-o", str(out), "--engine", engine, "--idle-exit", "1.5")
+    writers = [writer(files[i::3], "--id", f"w{i}", "--rate", "400", "--count", "60") for i in range(3)]
+    for w in writers:
+        assert w.wait(timeout=30) == 0
+    _, err = merger.communicate(timeout=30)
+    assert merger.returncode == 0, err.decode()
+    assert_no_traceback(err)
+    assert len(file_lines(out)) == sum(len(file_lines(f)) for f in files) > 0
+    verify_ok(files, out)
+
+
+def test_a_line_written_in_two_halves_is_never_split(tmp_path: Path, engine: str) -> None:
+    files = [tmp_path / "slow.log", tmp_path / "fast.log"]
+    for f in files:
+        f.touch()
+    out = tmp_path / "merged.log"
+    merger = tailmerge(
+        "follow", *map(str, files), "-o", str(out), "--engine", engine, "--idle-exit", "1.0", "--poll-interval", "0.01"
+    )
+    slow = writer(files[:1], "--split-ms", "30", "--rate", "20", "--count", "15")
+    fast = writer(files[1:], "--rate", "200", "--count", "100")
+    assert slow.wait(timeout=30) == 0 and fast.wait(timeout=30) == 0
+    merger.communicate(timeout=30)
+    assert merger.returncode == 0
+    lines = file_lines(out)
+    assert len(lines) == 115
+    assert all(len(line.split()) == 5 for line in lines), "a line was split or glued"
+    verify_ok(files, out)
+
+
+def test_sigterm_flushes_everything_read_and_exits_zero(tmp_path: Path, engine: str) -> None:
+    src = tmp_path / "app.log"
+    src.write_bytes(b"first\nsecond\n")
+    out = tmp_path / "merged.log"
+    merger = tailmerge("follow", str(src), "-o", str(out), "--engine", engine)
+    wait_for(lambda: len(file_lines(out)) == 2, what="the first lines")
+    with src.open("ab") as f:
+        f.write(b"third\nno newline yet")
+    wait_for(lambda: len(file_lines(out)) == 3, what="the third line")
+    assert b"no newline" not in out.read_bytes()  # never emitted while following
+    started = time.monotonic()
+    merger.send_signal(signal.SIGTERM)
+    _, err = merger.communicate(timeout=5)
+    assert merger.returncode == 0, err.decode()
+    assert time.monotonic() - started < 1.0
+    # the file is done: its final line is emitted with a newline added
+    assert out.read_bytes() == b"first\nsecond\nthird\nno newline yet\n"
+
+
+def test_sigint_also_stops_cleanly(tmp_path: Path, engine: str) -> None:
+    src = tmp_path / "app.log"
+    src.write_bytes(b"one\n")
+    out = tmp_path / "merged.log"
+    merger = tailmerge("follow", str(src), "-o", str(out), "--engine", engine)
+    wait_for(lambda: out.exists() and out.read_bytes() == b"one\n", what="the line")
+    merger.send_signal(signal.SIGINT)
+    _, err = merger.communicate(timeout=5)
+    assert merger.returncode == 0, err.decode()
+    assert_no_traceback(err)
+
+
+def test_no_follow_copies_what_is_there_and_exits(tmp_path: Path, engine: str) -> None:
+    a, b = tmp_path / "a.log", tmp_path / "b.log"
+    a.write_bytes(b"a1\na2\n")
+    b.write_bytes(b"b1\nb2 unterminated")
+    merger = tailmerge("follow", str(a), str(b), "--no-follow", "--engine", engine, "--format", "labeled")
+    out, err = merger.communicate(timeout=20)
+    assert merger.returncode == 0, err.decode()
+    assert sorted(out.splitlines()) == [b"a.log | a1", b"a.log | a2", b"b.log | b1", b"b.log | b2 unterminated"]
+    assert os.path.getsize(a) == 6  # inputs untouched
