@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -26,18 +27,13 @@ def writer(files: Sequence[Path], *args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([PY, "-m", "tailmerge._writer", *args, *map(str, files)])
 
 
-def tailmerge(*args: str, **kw: object) -> subprocess.Popen[bytes]:
+def tailmerge(*args: str, stdout: int | IO[bytes] = subprocess.PIPE) -> subprocess.Popen[bytes]:
     """Start the real command line in its own process."""
-    return subprocess.Popen(
-        [PY, "-m", "tailmerge", *args], stdout=kw.pop("stdout", subprocess.PIPE),  # type: ignore[arg-type]
-        stderr=subprocess.PIPE, **kw  # type: ignore[arg-type]
-    )
+    return subprocess.Popen([PY, "-m", "tailmerge", *args], stdout=stdout, stderr=subprocess.PIPE)
 
 
-def run_cli(*args: str, timeout: float = 30, **kw: object) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [PY, "-m", "tailmerge", *args], capture_output=True, timeout=timeout, **kw  # type: ignore[call-overload]
-    )
+def run_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([PY, "-m", "tailmerge", *args], capture_output=True, timeout=timeout)
 
 
 def wait_for(cond: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:

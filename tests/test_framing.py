@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -40,7 +42,7 @@ def expected(data: bytes, max_line: int) -> list[tuple[bytes, int]]:
 def chunkings(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({c % (len(data) + 1) for c in cuts})
     bounds = [0, *points, len(data)]
-    return [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+    return [data[a:b] for a, b in itertools.pairwise(bounds) if b > a]
 
 
 stream = st.lists(st.sampled_from([b"a", b"bc", b"\n", b"\r\n", b"\x00", b"\xff", b"long-ish text"]), max_size=60).map(

@@ -85,7 +85,7 @@ def _is_interleaving(inputs: list[list[bytes]], out: list[bytes]) -> bool:
             return all(p == len(s) for p, s in zip(pos, inputs, strict=True))
         if pos not in memo:
             memo[pos] = any(
-                p < len(s) and s[p] == out[i] and go(pos[:j] + (p + 1,) + pos[j + 1 :])
+                p < len(s) and s[p] == out[i] and go((*pos[:j], p + 1, *pos[j + 1 :]))
                 for j, (p, s) in enumerate(zip(pos, inputs, strict=True))
             )
         return memo[pos]

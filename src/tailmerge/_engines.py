@@ -390,7 +390,15 @@ class ThreadsEngine(Engine):
         self._raise_failure()
 
     async def run(self, paths: Sequence[str], discovery: Discovery | None) -> None:
-        await _in_thread(self, lambda: self.run_sync(paths, discovery))
+        relay = None
+        if isinstance(self.stop_event, asyncio.Event):
+            # the supervisor thread cannot await the caller's event: a task relays it as stop()
+            relay = asyncio.create_task(_relay_stop(self.stop_event, self))
+        try:
+            await _in_thread(self, lambda: self.run_sync(paths, discovery))
+        finally:
+            if relay is not None:
+                relay.cancel()
 
 
 class MixedEngine(Engine):
@@ -490,6 +498,11 @@ class AsyncioEngine(Engine):
             self._loop.call_soon_threadsafe(sig.set)
         except RuntimeError:
             pass  # the loop is closing; its tasks are already done
+
+
+async def _relay_stop(event: asyncio.Event, engine: Engine) -> None:
+    await event.wait()
+    engine.stop()
 
 
 def _bind(drive: Callable[[Any, Any], None], follower: Any, hand_over: Any) -> Callable[[], None]:

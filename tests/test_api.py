@@ -1,0 +1,139 @@
+"""The Python API: both faces, stopping, leaving early, and refusing to deadlock a running loop."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import tailmerge
+from tailmerge import afollow, amerge, follow, merge
+
+from .conftest import verify_ok, writer
+
+
+def test_the_twins_take_the_same_arguments() -> None:
+    # defaults live in Options alone; the sync and async faces must not drift apart
+    assert inspect.signature(follow) == inspect.signature(afollow).replace(
+        return_annotation=inspect.signature(follow).return_annotation
+    )
+    assert inspect.signature(merge).parameters == inspect.signature(amerge).parameters
+
+
+def test_follow_yields_lines_with_path_and_offset(tmp_path: Path, engine: str) -> None:
+    a = tmp_path / "a.log"
+    a.write_bytes(b"one\ntwo\nthree")
+    lines = list(follow([a], engine=engine, follow=False))
+    assert [(ln.path, ln.data, ln.offset) for ln in lines] == [
+        (str(a), b"one\n", 4), (str(a), b"two\n", 8), (str(a), b"three\n", 13),
+    ]  # fmt: skip
+    assert lines[0].text == "one"
+
+
+def test_afollow_sees_lines_as_they_are_written(tmp_path: Path, engine: str) -> None:
+    a = tmp_path / "a.log"
+    a.touch()
+
+    async def main() -> list[bytes]:
+        got = []
+        async for line in afollow([a], engine=engine, idle_timeout=1.0):
+            got.append(line.data)
+            if len(got) == 1:
+                with a.open("ab") as f:
+                    f.write(b"second\n")
+        return got
+
+    async def feed() -> None:
+        await asyncio.sleep(0.2)
+        with a.open("ab") as f:
+            f.write(b"first\n")
+
+    async def both() -> list[bytes]:
+        feeder = asyncio.create_task(feed())
+        got = await main()
+        await feeder
+        return got
+
+    assert asyncio.run(both()) == [b"first\n", b"second\n"]
+
+
+def test_leaving_follow_early_stops_every_thread_and_closes_files(tmp_path: Path, engine: str) -> None:
+    files = [tmp_path / f"f{i}.log" for i in range(5)]
+    for f in files:
+        f.write_bytes(b"x\n" * 10)
+    before = threading.active_count()
+    fds_before = _open_fds()
+    it = follow(files, engine=engine)
+    first = next(it)
+    assert first.data == b"x\n"
+    it.close()  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 5
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert threading.active_count() == before, [t.name for t in threading.enumerate()]
+    assert _open_fds() <= fds_before
+
+
+def test_stop_event_ends_a_merge(tmp_path: Path, engine: str) -> None:
+    a = tmp_path / "a.log"
+    a.write_bytes(b"1\n2\n")
+    out = tmp_path / "out.log"
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    started = time.monotonic()
+    stats = merge([a], out, engine=engine, stop_event=stop)
+    assert 0.4 < time.monotonic() - started < 2.0
+    assert out.read_bytes() == b"1\n2\n" and stats.lines == 2 and stats.sources == 1
+
+
+def test_amerge_with_asyncio_stop_event(tmp_path: Path, engine: str) -> None:
+    files = [tmp_path / f"f{i}.log" for i in range(3)]
+    for f in files:
+        f.touch()
+    out = tmp_path / "out.log"
+
+    async def main() -> tailmerge.MergeStats:
+        stop = asyncio.Event()
+        proc = writer(files, "--rate", "300", "--count", "30")
+        task = asyncio.create_task(amerge(files, out, engine=engine, stop_event=stop))
+        await asyncio.to_thread(proc.wait)
+        await asyncio.sleep(0.5)
+        stop.set()
+        return await asyncio.wait_for(task, 5)
+
+    stats = asyncio.run(main())
+    assert stats.lines == 90
+    verify_ok(files, out)
+
+
+@pytest.mark.parametrize("call", ["follow", "merge"])
+def test_a_sync_call_inside_a_running_loop_raises(tmp_path: Path, call: str) -> None:
+    a = tmp_path / "a.log"
+    a.write_bytes(b"x\n")
+
+    async def main() -> None:
+        with pytest.raises(RuntimeError, match=f"a{call}"):
+            if call == "follow":
+                follow([a])
+            else:
+                merge([a], tmp_path / "out.log")
+
+    asyncio.run(asyncio.wait_for(main(), 5))
+
+
+def test_sync_iterator_survives_a_slow_consumer(tmp_path: Path) -> None:
+    """Backpressure: a consumer slower than the writer still gets every line, in order."""
+    a = tmp_path / "a.log"
+    a.write_bytes(b"".join(b"%d\n" % i for i in range(20_000)))
+    got = [int(line.data) for line in follow([a], follow=False)]
+    assert got == list(range(20_000))
+
+
+def _open_fds() -> int:
+    import os
+
+    return len(os.listdir("/proc/self/fd"))

@@ -1,0 +1,170 @@
+"""The command line's contract: usage errors, bad inputs, output trouble, closed pipes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tailmerge._cli import cli
+
+from .conftest import PY, assert_no_traceback, file_lines, run_cli, tailmerge, wait_for
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["follow"],
+        ["follow", "a.log", "--engine", "fibers"],
+        ["follow", "a.log", "--poll-interval", "0"],
+        ["follow", "a.log", "--max-line-bytes", "1"],
+        ["follow", "a.log", "--idle-exit", "soon"],
+        ["verify", "a.log"],
+        ["frobnicate"],
+    ],
+)
+def test_usage_errors_exit_2_with_the_usage(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(*args) == 2
+    assert "usage: tailmerge" in capsys.readouterr().err
+
+
+def test_output_that_is_also_an_input_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a = tmp_path / "a.log"
+    a.write_bytes(b"x\n")
+    assert cli("follow", str(a), "-o", str(a), "--no-follow") == 2
+    assert "also an input" in capsys.readouterr().err
+    assert a.read_bytes() == b"x\n"
+
+
+def test_a_missing_file_is_followed_once_it_appears(tmp_path: Path, engine: str) -> None:
+    present, later = tmp_path / "present.log", tmp_path / "sub" / "later.log"
+    present.write_bytes(b"here\n")
+    out = tmp_path / "out.log"
+    proc = tailmerge("follow", str(present), str(later), "-o", str(out), "--engine", engine)
+    wait_for(lambda: file_lines(out) == [b"here\n"], what="the present file")
+    later.parent.mkdir()  # the folder appears too, after start
+    later.write_bytes(b"late\n")
+    wait_for(lambda: len(file_lines(out)) == 2, what="the late file")
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=5)
+    assert proc.returncode == 0
+    assert f"{later}: no such file".encode() in err
+    assert sorted(file_lines(out)) == [b"here\n", b"late\n"]
+
+
+# as root, permissions are not enforced: run tailmerge without the capability that overrides them
+NO_DAC = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+
+
+def test_an_unreadable_file_is_named_and_the_others_go_on(tmp_path: Path, engine: str) -> None:
+    ok, secret = tmp_path / "ok.log", tmp_path / "secret.log"
+    ok.write_bytes(b"fine\n")
+    secret.write_bytes(b"hidden\n")
+    secret.chmod(0o000)
+    out = tmp_path / "out.log"
+    res = subprocess.run(
+        [*NO_DAC, PY, "-m", "tailmerge", "follow", str(secret), str(ok), "-o", str(out), "--no-follow",
+         "--engine", engine],
+        capture_output=True, timeout=30,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert f"{secret}: permission denied".encode() in res.stderr
+    assert_no_traceback(res.stderr)
+    assert out.read_bytes() == b"fine\n"
+
+
+def test_permission_given_back_resumes_the_file(tmp_path: Path, engine: str) -> None:
+    f = tmp_path / "flaky.log"
+    f.write_bytes(b"one\n")
+    f.chmod(0o000)
+    out = tmp_path / "out.log"
+    errors = tmp_path / "stderr.txt"
+    with errors.open("wb") as err:
+        proc = subprocess.Popen(
+            [*NO_DAC, PY, "-m", "tailmerge", "follow", str(f), "-o", str(out), "--engine", engine], stderr=err
+        )
+    wait_for(lambda: b"flaky.log: permission denied" in errors.read_bytes(), what="the refusal")
+    f.chmod(0o644)
+    wait_for(lambda: file_lines(out) == [b"one\n"], what="the line after chmod")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=5) == 0
+
+
+@pytest.fixture
+def small_fs() -> Iterator[Path]:
+    """A real 64 KiB tmpfs, to fill up or make read-only."""
+    d = Path(tempfile.mkdtemp(prefix="tailmerge-fs-"))
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(d)], check=True)
+    try:
+        yield d
+    finally:
+        subprocess.run(["umount", "-l", str(d)], check=False)
+        d.rmdir()
+
+
+def test_disk_full_is_a_clear_error_and_nothing_written_is_lost(tmp_path: Path, small_fs: Path, engine: str) -> None:
+    src = tmp_path / "big.log"
+    lines = [b"%06d %s\n" % (i, b"y" * 90) for i in range(2000)]  # ~200 KB: more than fits
+    src.write_bytes(b"".join(lines))
+    out = small_fs / "out.log"
+    res = run_cli("follow", str(src), "-o", str(out), "--no-follow", "--engine", engine)
+    assert res.returncode == 1
+    assert f"cannot write to {out}: No space left on device".encode() in res.stderr
+    assert_no_traceback(res.stderr)
+    written = out.read_bytes()
+    assert written and lines[0] + lines[1] == written[: len(lines[0]) * 2]
+    assert b"".join(lines).startswith(written)  # a prefix: nothing written was lost or mangled
+
+
+def test_read_only_output_is_a_clear_error(tmp_path: Path, small_fs: Path) -> None:
+    src = tmp_path / "a.log"
+    src.write_bytes(b"x\n")
+    subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], check=True)
+    res = run_cli("follow", str(src), "-o", str(small_fs / "out.log"), "--no-follow")
+    assert res.returncode == 1
+    assert b"Read-only file system" in res.stderr and str(small_fs).encode() in res.stderr
+    assert_no_traceback(res.stderr)
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path: Path, engine: str) -> None:
+    src = tmp_path / "big.log"
+    src.write_bytes(b"".join(b"line %d\n" % i for i in range(200_000)))
+    res = subprocess.run(
+        f"{PY} -m tailmerge follow {src} --engine {engine} | head -1; echo status=${{PIPESTATUS[0]}}",
+        shell=True, executable="/bin/bash", capture_output=True, timeout=30,
+    )  # fmt: skip
+    assert res.stdout.startswith(b"line 0\nstatus=141"), res.stdout
+    assert res.stderr == b""
+
+
+def test_sighup_reopens_the_output(tmp_path: Path, engine: str) -> None:
+    src = tmp_path / "a.log"
+    src.write_bytes(b"before\n")
+    out = tmp_path / "out.log"
+    proc = tailmerge("follow", str(src), "-o", str(out), "--engine", engine)
+    wait_for(lambda: file_lines(out) == [b"before\n"], what="the first line")
+    os.rename(out, tmp_path / "out.log.1")  # logrotate moves our output away ...
+    proc.send_signal(signal.SIGHUP)  # ... and tells us
+    wait_for(lambda: out.exists(), what="the reopened output")
+    with src.open("ab") as f:
+        f.write(b"after\n")
+    wait_for(lambda: file_lines(out) == [b"after\n"], what="the line in the new output")
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=5)
+    assert (tmp_path / "out.log.1").read_bytes() == b"before\n"
+
+
+def test_existing_output_is_truncated_unless_append(tmp_path: Path) -> None:
+    src, out = tmp_path / "a.log", tmp_path / "out.log"
+    src.write_bytes(b"new\n")
+    out.write_bytes(b"old\n")
+    assert cli("follow", str(src), "-o", str(out), "--no-follow") == 0
+    assert out.read_bytes() == b"new\n"
+    assert cli("follow", str(src), "-o", str(out), "--no-follow", "--append") == 0
+    assert out.read_bytes() == b"new\nnew\n"
