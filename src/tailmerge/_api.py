@@ -64,11 +64,13 @@ class Line:
 class MergeStats:
     """What a merge did."""
 
-    lines: int = 0
     bytes: int = 0
+    """Bytes written to the output."""
     sources: int = 0
+    """Sources followed (files found later by a glob included)."""
     elapsed: float = 0.0
     per_source: dict[str, int] = field(default_factory=dict)
+    """Bytes read from each source path (lines are not counted: raw output never looks at each line)."""
 
 
 # -- sinks for the two kinds of caller -------------------------------------------------------------
@@ -106,14 +108,13 @@ class MergeSink:
             self.stats.sources += 1
 
     def write(self, source: Source, chunks: list[Chunk]) -> None:
-        data = self._formatters[source].format(chunks)
-        self.output.write(data)
-        lines = sum(c.data.count(b"\n") for c in chunks)
-        self.stats.lines += lines
-        self.stats.bytes += len(data)
-        self.stats.per_source[source.path] = self.stats.per_source.get(source.path, 0) + lines
+        buffers = self._formatters[source].format(chunks)
+        self.output.write(buffers)
+        consumed = sum(len(c.data) - c.added_newline for c in chunks)
+        self.stats.bytes += sum(map(len, buffers))
+        self.stats.per_source[source.path] = self.stats.per_source.get(source.path, 0) + consumed
         if self.progress is not None:
-            self.progress(sum(len(c.data) - c.added_newline for c in chunks))
+            self.progress(consumed)
 
     async def deliver(self, source: Source, chunks: list[Chunk]) -> None:
         self.write(source, chunks)

@@ -10,6 +10,7 @@ import base64
 import errno
 import json
 import os
+import threading
 from collections.abc import Sequence
 
 from ._framing import Chunk
@@ -18,6 +19,7 @@ __all__ = ["FORMATS", "Formatter", "Output", "OutputClosed", "OutputError", "lab
 
 FORMATS = ("raw", "labeled", "jsonl")
 LABEL_SEP = b" | "
+_IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
 _COLOURS = (31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96)
 
 
@@ -53,14 +55,15 @@ class Formatter:
         self._prefix = name + LABEL_SEP
         self._json_path = json.dumps(path)
 
-    def format(self, chunks: Sequence[Chunk]) -> bytes:
+    def format(self, chunks: Sequence[Chunk]) -> list[bytes]:
+        """Output buffers for ``chunks`` (raw: the chunks' own bytes, not copied)."""
         if self.fmt == "raw":
-            return chunks[0].data if len(chunks) == 1 else b"".join(c.data for c in chunks)
+            return [c.data for c in chunks]
         if self.fmt == "labeled":
             prefix = self._prefix
             # one C-level replace per chunk instead of Python work per line
-            return b"".join(prefix + c.data[:-1].replace(b"\n", b"\n" + prefix) + b"\n" for c in chunks)
-        return b"".join(self._jsonl(line, end) for c in chunks for line, end in c.line_ends())
+            return [prefix + c.data[:-1].replace(b"\n", b"\n" + prefix) + b"\n" for c in chunks]
+        return [b"".join(self._jsonl(line, end) for c in chunks for line, end in c.line_ends())]
 
     def _jsonl(self, line: bytes, end: int) -> bytes:
         body = line[:-1]
@@ -71,6 +74,18 @@ class Formatter:
             text = '"' + base64.b64encode(body).decode("ascii") + '"'
             field = "line_base64"
         return f'{{"path": {self._json_path}, "offset": {end}, "{field}": {text}}}\n'.encode()
+
+
+def _widen_pipe(fd: int) -> None:
+    """A pipe of 1 MiB instead of 64 KiB: fewer wake-ups of both ends when copying fast."""
+    try:
+        import fcntl
+        import stat
+
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+    except (OSError, ImportError):
+        pass  # not permitted (pipe-max-size) or not Linux: the default size works, only slower
 
 
 class OutputError(Exception):
@@ -89,7 +104,9 @@ class Output:
         self._append = append
         self.name = path if path is not None else "standard output"
         self._fd = self._open(append) if path is not None else 1
+        self._lock = threading.Lock()
         self.bytes = 0
+        _widen_pipe(self._fd)
 
     def _open(self, append: bool) -> int:
         assert self.path is not None
@@ -102,26 +119,34 @@ class Output:
     def isatty(self) -> bool:
         return os.isatty(self._fd)
 
-    def write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            try:
-                n = os.write(self._fd, view)
-            except BrokenPipeError as e:
-                raise OutputClosed() from e
-            except OSError as e:
-                if e.errno == errno.EINTR:
-                    continue
-                raise OutputError(f"cannot write to {self.name}: {e.strerror}") from e
-            view = view[n:]
-            self.bytes += n
+    def write(self, buffers: Sequence[bytes]) -> None:
+        """Write every buffer, in order, with as few system calls as the kernel allows (writev)."""
+        views = [memoryview(b) for b in buffers if b]
+        with self._lock:
+            while views:
+                try:
+                    n = os.writev(self._fd, views[:_IOV_MAX])
+                except BrokenPipeError as e:
+                    raise OutputClosed() from e
+                except OSError as e:
+                    if e.errno == errno.EINTR:
+                        continue
+                    raise OutputError(f"cannot write to {self.name}: {e.strerror}") from e
+                self.bytes += n
+                while n:
+                    if n >= len(views[0]):
+                        n -= len(views.pop(0))
+                    else:
+                        views[0] = views[0][n:]
+                        n = 0
 
     def reopen(self) -> None:
         """Open the output path again (after logrotate moved our own output away: SIGHUP)."""
         if self.path is None:
             return
         fd = self._open(append=True)
-        old, self._fd = self._fd, fd
+        with self._lock:  # never between two parts of one write
+            old, self._fd = self._fd, fd
         os.close(old)
 
     def close(self) -> None:

@@ -302,7 +302,15 @@ def _unlinked(fd: int) -> bool:
         return True
 
 
+_fd_limit_explained = False
+
+
 def _fd_limit_message() -> str:
+    """The full advice once per process; after that a short note per file."""
+    global _fd_limit_explained
+    if _fd_limit_explained:
+        return "cannot open: too many open files (see above)"
+    _fd_limit_explained = True
     import resource
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -1,0 +1,101 @@
+"""Event-driven waking, glob discovery, the polling fallback and running out of limits."""
+
+from __future__ import annotations
+
+import errno
+import resource
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from .conftest import PY, assert_no_traceback, file_lines, tailmerge, wait_for
+
+
+def test_inotify_delivers_without_polling(tmp_path: Path, engine: str) -> None:
+    src = tmp_path / "a.log"
+    src.touch()
+    out = tmp_path / "out.log"
+    # a poll interval of an hour: only a change notification can deliver the line in time
+    proc = tailmerge("follow", str(src), "-o", str(out), "--engine", engine, "--watch", "inotify",
+                     "--poll-interval", "3600")  # fmt: skip
+    time.sleep(0.5)  # let it start and reach its first wait
+    with src.open("ab") as f:
+        f.write(b"wake up\n")
+    started = time.monotonic()
+    wait_for(lambda: file_lines(out) == [b"wake up\n"], timeout=5, what="the line")
+    assert time.monotonic() - started < 2
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=5)
+    assert proc.returncode == 0 and b"polling" not in err, err
+
+
+def test_a_file_created_later_under_a_glob_is_followed(tmp_path: Path, engine: str) -> None:
+    logs = tmp_path / "logs"
+    (logs / "deep" / "er").mkdir(parents=True)
+    (logs / "first.log").write_bytes(b"first\n")
+    (logs / "skip.txt").write_bytes(b"not a log\n")
+    out = tmp_path / "out.log"
+    proc = tailmerge("follow", f"{logs}/**/*.log", "-o", str(out), "--engine", engine, "--exclude", "*.old.log",
+                     "--poll-interval", "3600")  # fmt: skip
+    wait_for(lambda: file_lines(out) == [b"first\n"], what="the first file")
+    (logs / "deep" / "er" / "second.log").write_bytes(b"second\n")
+    (logs / "deep" / "ignored.old.log").write_bytes(b"excluded\n")
+    (logs / "new").mkdir()
+    wait_for(lambda: len(file_lines(out)) == 2, what="the file in an existing folder")
+    (logs / "new" / "third.log").write_bytes(b"third\n")  # in a folder created after start
+    wait_for(lambda: len(file_lines(out)) == 3, what="the file in a new folder")
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=5)
+    assert sorted(file_lines(out)) == [b"first\n", b"second\n", b"third\n"]
+
+
+def test_polling_takes_over_when_inotify_is_refused(tmp_path: Path, engine: str) -> None:
+    """Use up this user's inotify instances for real, then start tailmerge: it says so and polls."""
+    from asyncinotify import Inotify
+
+    src = tmp_path / "a.log"
+    src.touch()
+    out = tmp_path / "out.log"
+    hogs: list[Inotify] = []
+    try:
+        while True:
+            try:
+                hogs.append(Inotify())
+            except OSError as e:
+                assert e.errno == errno.EMFILE
+                break
+            assert len(hogs) < 100_000
+        proc = tailmerge("follow", str(src), "-o", str(out), "--engine", engine, "--poll-interval", "0.05")
+        time.sleep(1.0)
+    finally:
+        for hog in hogs:
+            hog.close()
+    with src.open("ab") as f:
+        f.write(b"polled\n")
+    wait_for(lambda: file_lines(out) == [b"polled\n"], what="the polled line")
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=5)
+    assert b"inotify is not available" in err and b"max_user_instances" in err, err
+    assert err.count(b"inotify is not available") == 1
+    assert_no_traceback(err)
+
+
+def test_running_out_of_file_descriptors_is_named_and_the_rest_are_followed(tmp_path: Path, engine: str) -> None:
+    files = [tmp_path / f"f{i:03d}.log" for i in range(200)]
+    for i, f in enumerate(files):
+        f.write_bytes(b"line of %d\n" % i)
+    out = tmp_path / "out.log"
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (100, 100))
+
+    res = subprocess.run(
+        [PY, "-m", "tailmerge", "follow", *map(str, files), "-o", str(out), "--engine", engine, "--idle-exit", "1"],
+        capture_output=True, timeout=60, preexec_fn=low_limit,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert b"too many open files (limit 100" in res.stderr and b"ulimit -n" in res.stderr
+    assert_no_traceback(res.stderr)
+    got = file_lines(out)
+    assert 30 < len(got) < 200  # the files that fit are followed
