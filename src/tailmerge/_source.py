@@ -280,6 +280,7 @@ class Source:
         gen.deadline = time.monotonic() + self._rotate_wait
         self._rotated.append(gen)
         self._current = None
+        self._read(gen, out)  # what reached the old file just before the switch comes before the new file
         if st is not None:
             self._open(out)
             if self._current is not None:

@@ -113,6 +113,7 @@ class InotifyWatcher(Watcher):
         # a path whose directory does not exist yet waits on its nearest existing ancestor
         self._pending: dict[str, set[Signal]] = defaultdict(set)
         self._refused: set[str] = set()
+        self._links: dict[str, set[Signal]] = defaultdict(set)  # followed symlinks: re-resolved when swapped
         self._warned_limit = False
 
     # -- registration ---------------------------------------------------------------------------
@@ -127,6 +128,7 @@ class InotifyWatcher(Watcher):
             except OSError:
                 target = path
             if ok and target != path:
+                self._links[path].add(signal)
                 ok = self._add_name(target, signal)
             return ok
 
@@ -137,7 +139,7 @@ class InotifyWatcher(Watcher):
                 d = self._dirs.get(os.path.dirname(name_path))
                 if d is not None:
                     d.names.get(os.path.basename(name_path), set()).discard(signal)
-            for waiting in self._pending.values():
+            for waiting in [*self._pending.values(), *self._links.values()]:
                 waiting.discard(signal)
 
     def watch_dir(self, path: str, signal: Signal) -> bool:
@@ -222,6 +224,10 @@ class InotifyWatcher(Watcher):
                     d = found
                     if name is not None:
                         wake |= d.names.get(name, set())
+                        link = os.path.join(path, name)
+                        for sig in self._links.get(link, ()):
+                            # a symlink was swapped: watch its new target's folder too
+                            self._add_name(os.path.realpath(link), sig)
                         if mask & (ai.CREATE | ai.MOVED_TO | ai.MOVED_FROM | ai.DELETE):
                             wake |= d.any
                             wake |= self._resolve_pending(os.path.join(path, name))
