@@ -141,29 +141,35 @@ class Engine:
 
     # -- sources --------------------------------------------------------------------------------
 
-    def new_source(self, path: str) -> Source | None:
-        """A source for ``path``, unless it is followed already (by name or, once open, by identity)."""
-        key = os.path.abspath(path)
-        if key in self._paths:
-            return None
-        try:
-            st = os.stat(path)
-            ident = (st.st_dev, st.st_ino)
-            if any((i.dev, i.ino) == ident for s in self.sources for i in s.identities()):
-                return None  # a rotated file that a glob matches again under its new name
-        except OSError:
-            pass
-        self._paths.add(key)
-        source = Source(
-            path,
-            max_line_bytes=self.options.max_line_bytes,
-            start_at_end=self.options.start_at_end,
-            rotate_wait=self.options.rotate_wait,
-            follow=self.options.follow,
-        )
-        self.sources.append(source)
-        self.sink.add_source(source)
-        return source
+    def new_sources(self, paths: Sequence[str]) -> list[Source]:
+        """Sources for ``paths``, leaving out any already followed by name or by identity (a hard link,
+        a symlink, or a rotated file that a glob matches again under its new name)."""
+        held = {(i.dev, i.ino) for s in self.sources for i in s.identities()}
+        new = []
+        for path in paths:
+            key = os.path.abspath(path)
+            if key in self._paths:
+                continue
+            try:
+                st = os.stat(path)
+                ident = (st.st_dev, st.st_ino)
+                if ident in held:
+                    continue
+                held.add(ident)
+            except OSError:
+                pass  # missing or unreadable: the source itself reports it
+            self._paths.add(key)
+            source = Source(
+                path,
+                max_line_bytes=self.options.max_line_bytes,
+                start_at_end=self.options.start_at_end,
+                rotate_wait=self.options.rotate_wait,
+                follow=self.options.follow,
+            )
+            self.sources.append(source)
+            self.sink.add_source(source)
+            new.append(source)
+        return new
 
     def _watched(self, follower: Follower[Any]) -> _Watched:
         return follower if isinstance(follower, Discovery) else _SourceWatch(follower)  # type: ignore[arg-type]
@@ -278,7 +284,7 @@ class Engine:
         raise NotImplementedError
 
     def _followers(self, paths: Sequence[str], discovery: Discovery | None) -> tuple[list[Source], Discovery | None]:
-        sources = [s for p in paths if (s := self.new_source(p)) is not None]
+        sources = self.new_sources(paths)
         return sources, discovery if self.options.follow else None
 
     def _deliver_sync(self, source: Source) -> Callable[[list[Chunk]], None]:
@@ -351,7 +357,7 @@ class ThreadsEngine(Engine):
             start(lambda: self.drive_blocking(source, self._deliver_sync(source)), f"tailmerge {source.path}")
 
         def add_paths(new: list[str]) -> None:
-            for source in filter(None, map(self.new_source, new)):
+            for source in self.new_sources(new):
                 follow(source)
 
         waker = None
@@ -430,7 +436,7 @@ class MixedEngine(Engine):
             futures.extend(loop.run_in_executor(executor, job) for job in jobs)
 
         def add_paths(new: list[str]) -> None:
-            sources = [s for p in new if (s := self.new_source(p)) is not None]
+            sources = self.new_sources(new)
             loop.call_soon_threadsafe(launch, [_bind(self.drive_blocking, s, to_loop(s)) for s in sources])
 
         waker = asyncio.create_task(self.watcher.run()) if self.watcher.event_driven else None
@@ -465,10 +471,8 @@ class AsyncioEngine(Engine):
         tasks: list[asyncio.Future[None]] = []
 
         def add_paths_now(new: list[str]) -> None:
-            for path in new:
-                source = self.new_source(path)
-                if source is not None:
-                    tasks.append(asyncio.create_task(self.drive_async(source, self._deliver_async(source))))
+            for source in self.new_sources(new):
+                tasks.append(asyncio.create_task(self.drive_async(source, self._deliver_async(source))))
 
         async def add_paths(new: list[str]) -> None:
             add_paths_now(new)

@@ -11,6 +11,7 @@ import errno
 import json
 import os
 import threading
+from collections import Counter
 from collections.abc import Sequence
 
 from ._framing import Chunk
@@ -25,15 +26,16 @@ _COLOURS = (31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96)
 
 def labels_for(paths: Sequence[str]) -> list[str]:
     """For each path, the shortest suffix of path components that no other path ends with."""
-    split = [_components(p) for p in paths]
-    labels = []
-    for i, parts in enumerate(split):
-        for k in range(1, len(parts) + 1):
-            suffix = parts[-k:]
-            if not any(j != i and other[-k:] == suffix for j, other in enumerate(split)):
-                break
-        labels.append("/".join(parts[-k:]))
-    return labels
+    split = [tuple(_components(p)) for p in paths]
+    labels: list[str | None] = [None] * len(split)
+    depth = max(map(len, split), default=0)
+    for k in range(1, depth + 1):
+        # counting suffixes per length keeps this linear in the number of paths (10,000 files)
+        counts = Counter(parts[-k:] for parts in split)
+        for i, parts in enumerate(split):
+            if labels[i] is None and (counts[parts[-k:]] == 1 or k == len(parts)):
+                labels[i] = "/".join(parts[-k:])
+    return [label or "/".join(parts) for label, parts in zip(labels, split, strict=True)]
 
 
 def _components(path: str) -> list[str]:
