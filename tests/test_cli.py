@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -168,3 +169,37 @@ def test_existing_output_is_truncated_unless_append(tmp_path: Path) -> None:
     assert out.read_bytes() == b"new\n"
     assert cli("follow", str(src), "-o", str(out), "--no-follow", "--append") == 0
     assert out.read_bytes() == b"new\nnew\n"
+
+
+def test_no_follow_shows_progress_on_a_terminal_only(tmp_path: Path) -> None:
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    src = tmp_path / "a.log"
+    src.write_bytes(b"x" * 100 + b"\n")
+    out = tmp_path / "out.log"
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))  # a real terminal has a size
+    proc = subprocess.Popen([PY, "-m", "tailmerge", "follow", str(src), "-o", str(out), "--no-follow"],
+                            stderr=terminal)  # fmt: skip
+    os.close(terminal)
+    shown = b""
+
+    def read_terminal() -> None:
+        nonlocal shown
+        try:
+            while chunk := os.read(controller, 4096):
+                shown += chunk
+        except OSError:
+            pass  # EIO: the terminal's other side is closed
+
+    reader = threading.Thread(target=read_terminal)
+    reader.start()
+    assert proc.wait(timeout=30) == 0
+    reader.join(timeout=5)
+    os.close(controller)
+    assert b"tailmerge" in shown and b"101" in shown, shown  # a tqdm bar with the byte count
+    piped = run_cli("follow", str(src), "-o", str(out), "--no-follow")
+    assert piped.stderr == b""  # never in a pipe

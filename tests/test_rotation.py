@@ -128,3 +128,20 @@ def test_a_file_that_shrinks_and_grows_again_is_read_afresh(tmp_path: Path, engi
     _, err = proc.communicate(timeout=5)
     assert b"truncated" in err
     assert file_lines(out)[3:] == [b"second generation, longer line 0\n"] + [b"second generation, longer line 1\n"] * 3
+
+
+def test_a_glob_does_not_follow_a_rotated_file_twice(tmp_path: Path, engine: str) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = logs / "app.log"
+    log.write_bytes(b"one\n")
+    out = tmp_path / "merged.log"
+    proc = tailmerge("follow", f"{logs}/app.log*", "-o", str(out), "--engine", engine)
+    wait_for(lambda: file_lines(out) == [b"one\n"], what="the first line")
+    log.rename(logs / "app.log.1")  # matches the glob under its new name: same inode, already held
+    log.write_bytes(b"two\n")
+    wait_for(lambda: len(file_lines(out)) == 2, what="the new file")
+    time.sleep(0.5)  # time for a wrong second reading of app.log.1 to show up
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=5)
+    assert file_lines(out) == [b"one\n", b"two\n"]

@@ -1,0 +1,160 @@
+"""Records of runs, their medians and ratios, and the markdown that shows them."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Column", "Record", "Target", "machine", "markdown_table", "target_rows"]
+
+Metrics = dict[str, float]
+
+
+@dataclass
+class Record:
+    """One run of one contender in one scenario."""
+
+    scenario: str
+    contender: str
+    rep: int
+    metrics: Metrics = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    skipped: str = ""  # why the run did not happen (a timeout in an earlier repetition)
+    error: str = ""  # the harness could not complete the run
+
+
+def _values(records: Sequence[Record], contender: str, key: str) -> list[float]:
+    return [r.metrics[key] for r in records if r.contender == contender and key in r.metrics]
+
+
+def _ratios(records: Sequence[Record], contender: str, ref: str, key: str) -> list[float]:
+    """Per repetition, the contender's value over the reference's value in the same repetition."""
+    mine = {r.rep: r.metrics.get(key, math.nan) for r in records if r.contender == contender}
+    theirs = {r.rep: r.metrics.get(key, math.nan) for r in records if r.contender == ref}
+    return [mine[rep] / theirs[rep] for rep in mine if rep in theirs and theirs[rep] > 0]
+
+
+def _finite(values: list[float]) -> list[float]:
+    return [v for v in values if not math.isnan(v)]
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column: a metric aggregated over the runs (median, sum or max), or its median ratio to
+    the reference contender's value in the same run."""
+
+    header: str
+    key: str
+    how: str = "median"  # median | sum | max | ratio
+    digits: int = 2
+
+    def value(self, records: Sequence[Record], contender: str, ref: str | None) -> float:
+        if self.how == "ratio":
+            if ref is None:
+                return math.nan
+            vals = _finite(_ratios(records, contender, ref, self.key))
+        else:
+            vals = _finite(_values(records, contender, self.key))
+        if not vals:
+            return math.nan
+        if self.how == "sum":
+            return sum(vals)
+        if self.how == "max":
+            return max(vals)
+        return statistics.median(vals)
+
+    def cell(self, records: Sequence[Record], contender: str, ref: str | None) -> str:
+        v = self.value(records, contender, ref)
+        if math.isnan(v):
+            return "n/a"
+        text = f"{v:.{self.digits}f}"
+        return f"{text}x" if self.how == "ratio" else text
+
+
+def markdown_table(
+    records: Sequence[Record], contenders: Sequence[str], columns: Sequence[Column], ref: str | None
+) -> str:
+    """One row per contender: runs done (of runs tried), then every column."""
+    head = ["contender", "runs", *(c.header for c in columns)]
+    rows = [head, ["---"] * len(head)]
+    for name in contenders:
+        mine = [r for r in records if r.contender == name]
+        done = [r for r in mine if not r.skipped and not r.error]
+        timeouts = sum(1 for r in done if r.metrics.get("timeout"))
+        runs = f"{len(done)}/{len(mine)}" + (f", {timeouts} timed out" if timeouts else "")
+        rows.append([name, runs, *(c.cell(records, name, ref) for c in columns)])
+    return "\n".join("| " + " | ".join(row) + " |" for row in rows)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A goal from the issue: ``column`` for ``contender`` at most (or at least) ``limit``."""
+
+    goal: str
+    contender: str
+    column: Column
+    limit: float
+    at_least: bool = False
+    binding: bool = True  # False: the goal is the asyncio engine's; others are shown against it
+
+
+def target_rows(records: Sequence[Record], targets: Sequence[Target], ref: str | None) -> list[list[str]]:
+    """[goal, contender, measured, met?, gap] for each target."""
+    rows = []
+    for t in targets:
+        v = t.column.value(records, t.contender, ref)
+        mine = [r for r in records if r.contender == t.contender]
+        timeouts = sum(1 for r in mine if r.metrics.get("timeout") or r.skipped)
+        if timeouts:
+            verdict = f"NOT met: timed out ({timeouts} of {len(mine)} runs timed out or were skipped after one)"
+            rows.append([t.goal, t.contender, "n/a", verdict, "never finished"])
+            continue
+        if math.isnan(v):
+            verdict, gap = "not measured", ""
+        else:
+            met = v >= t.limit if t.at_least else v <= t.limit
+            verdict = "met" if met else "NOT met"
+            if not t.binding:
+                verdict += " (reference only)"
+            gap = "" if met else f"{v / t.limit:.2f}x the limit" if t.limit else f"{v:.3g} over"
+        measured = "n/a" if math.isnan(v) else f"{v:.{t.column.digits}f}"
+        rows.append([t.goal, t.contender, measured, verdict, gap])
+    return rows
+
+
+def _run(argv: list[str], cwd: Path | None = None) -> str:
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, cwd=cwd, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return out.stdout.strip().splitlines()[0] if out.stdout.strip() else "unknown"
+
+
+def machine(repo: Path) -> dict[str, str]:
+    """What the numbers were measured on."""
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "nproc": str(os.cpu_count()),
+        "cpu": model,
+        "kernel": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "python_executable": sys.executable,
+        "tail": _run(["tail", "--version"]),
+        "tailmerge_commit": _run(["git", "describe", "--always", "--dirty"], cwd=repo),
+    }

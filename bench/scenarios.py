@@ -1,0 +1,313 @@
+"""The scenarios of the issue: what data each one needs, how one run goes, and what its table shows."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from contenders import CAT, TAIL, Contender, engines
+from lines import prewrite
+from merger import CopyWorkload, FollowWorkload, Outcome, run_copy, run_follow
+from report import Column, Target
+
+__all__ = ["FULL", "QUICK", "Scenario", "Sizes", "make_scenarios"]
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Every size and duration, for the full run and for ``--quick``."""
+
+    latency_writers: int = 4
+    latency_rate: float = 200.0  # lines per second per writer
+    latency_s: float = 10.0
+    idle_files: int = 1000
+    idle_s: float = 10.0
+    idle_settle_s: float = 2.0
+    throughput_files: int = 8
+    throughput_lines: int = 1_000_000
+    throughput_line_bytes: int = 100
+    scale_files: int = 10_000
+    scale_lines: int = 50
+    scale_cap_s: float = 60.0
+    rotate_rate: float = 2000.0
+    rotate_every: int = 2000
+    rotate_s: float = 8.0
+
+
+FULL = Sizes()
+QUICK = Sizes(
+    latency_s=3.0,
+    idle_s=3.0,
+    idle_settle_s=1.0,
+    throughput_lines=50_000,
+    scale_files=1000,
+    scale_cap_s=30.0,
+    rotate_every=1000,
+    rotate_s=3.0,
+)
+
+LOSS = [Column("lost", "lost", "sum", 0), Column("doubled", "doubled", "sum", 0), Column("split", "split", "sum", 0)]
+ORDER_AND_STOP = [Column("reordered", "reordered", "sum", 0), Column("stop s", "stop_s", "max")]
+
+
+def writer(files: Sequence[str], ident: str, rate: float, seconds: float, *extra: str) -> list[str]:
+    """argv of tailmerge's own log writer."""
+    return [sys.executable, "-m", "tailmerge._writer", *files, "--id", ident, "--rate", f"{rate:g}",
+            "--seconds", f"{seconds:g}", *extra]  # fmt: skip
+
+
+class Scenario:
+    """A scenario: its contenders, its data (made in ``setup``, removed in ``teardown``) and one run."""
+
+    name = ""
+    title = ""
+    ref: str | None = None  # the contender that ratios divide by
+    skip_after_timeout = False  # a contender that timed out once is not run again
+
+    def __init__(self, sizes: Sizes, root: Path) -> None:
+        self.sizes = sizes
+        self.dir = root / self.name
+
+    def contenders(self) -> list[Contender]:
+        return [*engines(), TAIL]
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def columns(self) -> list[Column]:
+        raise NotImplementedError
+
+    def targets(self) -> list[Target]:
+        return []
+
+    def setup(self) -> None:
+        self.dir.mkdir(parents=True)
+
+    def teardown(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def run(self, contender: Contender, rep: int) -> Outcome:
+        raise NotImplementedError
+
+    def fresh_dir(self, contender: Contender, rep: int) -> Path:
+        """A directory of its own for a run whose writers change the files."""
+        d = self.dir / f"rep{rep}-{contender.name.replace(' ', '_')}"
+        d.mkdir()
+        return d
+
+
+class Latency(Scenario):
+    name = "latency"
+    title = "Latency: live writers, time from write to arrival"
+    ref = "tail -F"
+
+    def describe(self) -> str:
+        s = self.sizes
+        return (
+            f"{s.latency_writers} writer processes x {s.latency_rate:g} lines/s for {s.latency_s:g} s, one file "
+            "each, lines of 60 bytes. Latency = arrival time of the line's newline on the harness end of "
+            "the merger's stdout pipe - the write time inside the line (both `time.time_ns()`). p50/p99/max "
+            "are per run, then the median over runs; the ratio column divides by tail -F's p99 in the same "
+            "repetition."
+        )
+
+    def columns(self) -> list[Column]:
+        return [Column("p50 ms", "p50_ms"), Column("p99 ms", "p99_ms"), Column("max ms", "max_ms"),
+                Column("p99 ÷ tail -F", "p99_ms", "ratio"), *LOSS, *ORDER_AND_STOP]  # fmt: skip
+
+    def targets(self) -> list[Target]:
+        p99 = Column("p99 ms", "p99_ms")
+        return [Target("latency p99 ≤ 5 ms", e.name, p99, 5.0, binding=e.engine == "asyncio") for e in engines()]
+
+    def run(self, contender: Contender, rep: int) -> Outcome:
+        s = self.sizes
+        d = self.fresh_dir(contender, rep)
+        names = [f"w{i}.log" for i in range(s.latency_writers)]
+        prewrite(d, names, 1, 60)  # one line each: its arrival says the merger is following
+        writers = [writer([n], f"w{i}", s.latency_rate, s.latency_s) for i, n in enumerate(names)]
+        wl = FollowWorkload(d, names, len(names), writers, writer_seconds=s.latency_s)
+        try:
+            return run_follow(contender, wl)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+class Idle(Scenario):
+    name = "idle"
+    title = "Idle: many files that do not change"
+    ref = "tail -F"
+
+    def describe(self) -> str:
+        s = self.sizes
+        return (
+            f"{s.idle_files} files of 10 lines, followed; once all their lines are out and after "
+            f"{s.idle_settle_s:g} s more, CPU seconds (utime+stime from /proc/PID/stat, children included; "
+            f"10 ms resolution) over {s.idle_s:g} s, then Threads and VmRSS from /proc/PID/status."
+        )
+
+    def columns(self) -> list[Column]:
+        return [Column(f"CPU s / {self.sizes.idle_s:g} s", "idle_cpu_s", digits=3),
+                Column("CPU ÷ tail -F", "idle_cpu_s", "ratio"), Column("threads", "threads", digits=0),
+                Column("RSS MB", "rss_mb", digits=1), Column("start-up s", "ready_s"), *LOSS,
+                Column("stop s", "stop_s", "max")]  # fmt: skip
+
+    def targets(self) -> list[Target]:
+        limit = 0.05 * self.sizes.idle_s / 10
+        cpu = Column("CPU s", "idle_cpu_s", digits=3)
+        goal = f"idle ≤ {limit:g} CPU-s in {self.sizes.idle_s:g} s, {self.sizes.idle_files} files"
+        return [Target(goal, e.name, cpu, limit, binding=e.engine == "asyncio") for e in engines()]
+
+    def setup(self) -> None:
+        super().setup()
+        self.lines = prewrite(self.dir, self._names(), 10, 60)
+
+    def _names(self) -> list[str]:
+        return [f"i{i:05d}.log" for i in range(self.sizes.idle_files)]
+
+    def run(self, contender: Contender, rep: int) -> Outcome:
+        s = self.sizes
+        wl = FollowWorkload(self.dir, self._names(), self.lines, idle_s=s.idle_s, settle_s=s.idle_settle_s)
+        return run_follow(contender, wl)
+
+
+class Scale(Scenario):
+    name = "scale"
+    title = "Scale: ten thousand files"
+    ref = "tail -F"
+    skip_after_timeout = True
+
+    def describe(self) -> str:
+        s = self.sizes
+        return (
+            f"{s.scale_files} files x {s.scale_lines} lines of 60 bytes, written before start, followed. "
+            f"Time from start until all {s.scale_files * s.scale_lines} lines are out (capped at "
+            f"{s.scale_cap_s:g} s: a contender that hits the cap is a timeout and is not run again), then "
+            "SIGTERM. Peak RSS is VmHWM; peak threads is the highest Threads seen (sampled every 0.1 s). "
+            "The open-file soft limit is raised to the hard limit for every contender."
+        )
+
+    def columns(self) -> list[Column]:
+        return [Column("all lines out, s", "ready_s"), Column("time ÷ tail -F", "ready_s", "ratio"),
+                Column("peak RSS MB", "peak_rss_mb", "max", 0), Column("peak threads", "peak_threads", "max", 0),
+                *LOSS, Column("stop s", "stop_s", "max"), Column("killed at stop", "killed", "sum", 0)]  # fmt: skip
+
+    def targets(self) -> list[Target]:
+        rss = Column("peak RSS MB", "peak_rss_mb", "max", 0)
+        goal = f"{self.sizes.scale_files} files, peak RSS ≤ 300 MB"
+        return [Target(goal, e.name, rss, 300.0) for e in engines()]
+
+    def setup(self) -> None:
+        super().setup()
+        self.lines = prewrite(self.dir, self._names(), self.sizes.scale_lines, 60)
+
+    def _names(self) -> list[str]:
+        return [f"s{i:05d}.log" for i in range(self.sizes.scale_files)]
+
+    def run(self, contender: Contender, rep: int) -> Outcome:
+        wl = FollowWorkload(self.dir, self._names(), self.lines, settle_s=0.0, cap_s=self.sizes.scale_cap_s)
+        return run_follow(contender, wl)
+
+
+class Rotate(Scenario):
+    title = "Rotation"
+
+    def __init__(self, sizes: Sizes, root: Path, how: str) -> None:
+        self.how = how
+        self.name = f"rotate-{how}"
+        self.title = f"Rotation by {how}"
+        super().__init__(sizes, root)
+
+    def describe(self) -> str:
+        s = self.sizes
+        return (
+            f"One writer, {s.rotate_rate:g} lines/s for {s.rotate_s:g} s into app.log, rotating it by {self.how} "
+            f"every {s.rotate_every} lines (`--rotate {self.how}`); the merger follows the path app.log "
+            "(tailmerge with its default --rotate-wait). Afterwards the lines of every generation "
+            "(app.log, app.log.1, ...) are compared with the output."
+        )
+
+    def columns(self) -> list[Column]:
+        return [Column("written", "written", digits=0), *LOSS, *ORDER_AND_STOP,
+                Column("p99 ms", "p99_ms")]  # fmt: skip
+
+    def run(self, contender: Contender, rep: int) -> Outcome:
+        s = self.sizes
+        d = self.fresh_dir(contender, rep)
+        prewrite(d, ["app.log"], 1, 60)
+        rotate = ("--rotate", self.how, "--rotate-every", str(s.rotate_every))
+        wl = FollowWorkload(
+            d, ["app.log"], 1, [writer(["app.log"], "w0", s.rotate_rate, s.rotate_s, *rotate)], s.rotate_s
+        )
+        try:
+            return run_follow(contender, wl)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+class Throughput(Scenario):
+    name = "throughput"
+    title = "Throughput: copy files written before start (--no-follow)"
+    ref = "cat"
+
+    def contenders(self) -> list[Contender]:
+        return [CAT, *engines("raw"), *engines("labeled"), *engines("jsonl")]
+
+    def describe(self) -> str:
+        s = self.sizes
+        total = s.throughput_files * s.throughput_lines * s.throughput_line_bytes / 1e6
+        return (
+            f"{s.throughput_files} files x {s.throughput_lines} lines of {s.throughput_line_bytes} bytes "
+            f"({total:.0f} MB), written before start and read once to warm the page cache. Sink: the "
+            "merger's stdout is a pipe (1 MiB) drained by the harness with 1 MiB `os.read` calls, the same "
+            "for cat. Time from spawn to end of output and exit (start-up included). MB/s is input MB per "
+            "second for every format; the ratio divides by cat's MB/s in the same repetition. `ok` counts "
+            "runs whose output had the right number of lines and bytes (jsonl: lines, bytes ≥ input)."
+        )
+
+    def columns(self) -> list[Column]:
+        return [Column("MB/s", "mb_s", digits=0), Column("MB/s ÷ cat", "mb_s", "ratio"),
+                Column("seconds", "elapsed_s"), Column("peak RSS MB", "peak_rss_mb", "max", 0),
+                Column("ok", "count_ok", "sum", 0)]  # fmt: skip
+
+    def targets(self) -> list[Target]:
+        ratio = Column("MB/s ÷ cat", "mb_s", "ratio")
+        return [Target("raw throughput ≥ 50% of cat", e.name, ratio, 0.5, at_least=True) for e in engines()]
+
+    def setup(self) -> None:
+        super().setup()
+        s = self.sizes
+        self.names = [f"t{i}.log" for i in range(s.throughput_files)]
+        self.lines = prewrite(self.dir, self.names, s.throughput_lines, s.throughput_line_bytes)
+        self.input_bytes = self.lines * s.throughput_line_bytes
+        for name in self.names:  # warm the page cache
+            with open(self.dir / name, "rb") as f:
+                while f.read(1 << 20):
+                    pass
+
+    def _expected_bytes(self, fmt: str) -> int | None:
+        if fmt == "raw":
+            return self.input_bytes
+        if fmt == "labeled":  # "NAME | " before each line; the names differ, so each label is the name
+            per_file = self.sizes.throughput_lines
+            return self.input_bytes + sum(per_file * (len(n) + 3) for n in self.names)
+        return None
+
+    def run(self, contender: Contender, rep: int) -> Outcome:
+        wl = CopyWorkload(self.dir, self.names, self.input_bytes, self.lines, self._expected_bytes(contender.fmt))
+        return run_copy(contender, wl)
+
+
+def make_scenarios(sizes: Sizes, root: Path) -> dict[str, Scenario]:
+    """Every scenario by name, in the order they run."""
+    found: list[Scenario] = [
+        Latency(sizes, root),
+        Idle(sizes, root),
+        Throughput(sizes, root),
+        Scale(sizes, root),
+        Rotate(sizes, root, "rename"),
+        Rotate(sizes, root, "copytruncate"),
+    ]
+    return {s.name: s for s in found}
