@@ -17,13 +17,6 @@ def generations(path: Path) -> list[Path]:
     return [*rotated, path]
 
 
-def follow_until_idle(args: list[str], out: Path, engine: str) -> bytes:
-    proc = tailmerge("follow", *args, "-o", str(out), "--engine", engine, "--idle-exit", "1.5", "--rotate-wait", "1")
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err.decode()
-    return err
-
-
 def test_rename_rotation_at_2000_lines_per_second(tmp_path: Path, engine: str) -> None:
     log = tmp_path / "app.log"
     log.touch()

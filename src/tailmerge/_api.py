@@ -14,6 +14,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypedDict, TypeVar
 
@@ -226,13 +227,8 @@ async def amerge(
     """
     opts = Options(**options)
     sink, initial, discovery = _merge_setup(paths, output, format, append, colour, progress, opts)
-    engine = make_engine(opts, sink, stop_event)
-    started = time.monotonic()
-    try:
-        await engine.run(initial, discovery)
-    finally:
-        sink.output.close()
-        sink.stats.elapsed = time.monotonic() - started
+    with _merging(sink):
+        await make_engine(opts, sink, stop_event).run(initial, discovery)
     return sink.stats
 
 
@@ -305,13 +301,8 @@ def merge(
     from ._engines import ThreadsEngine
 
     sink, initial, discovery = _merge_setup(paths, output, format, append, colour, progress, opts)
-    engine = ThreadsEngine(opts, sink, stop_event)
-    started = time.monotonic()
-    try:
-        engine.run_sync(initial, discovery)
-    finally:
-        sink.output.close()
-        sink.stats.elapsed = time.monotonic() - started
+    with _merging(sink):
+        ThreadsEngine(opts, sink, stop_event).run_sync(initial, discovery)
     return sink.stats
 
 
@@ -365,6 +356,17 @@ class _Portal:
 async def _next_batch(batches: AsyncGenerator[list[Line], None]) -> list[Line] | None:
     # a sentinel, not StopAsyncIteration, crosses back to the caller's thread
     return await anext(batches, None)
+
+
+@contextmanager
+def _merging(sink: MergeSink) -> Iterator[None]:
+    """Time a merge and close its output, however it ends."""
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        sink.output.close()
+        sink.stats.elapsed = time.monotonic() - started
 
 
 def _merge_setup(

@@ -18,6 +18,7 @@ import os
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 from ._discovery import Discovery
@@ -211,72 +212,89 @@ class Engine:
             log.info("no source grew for %g s; stopping", idle)
             self.stop()
 
+    @contextmanager
+    def _subscribed(self, follower: Follower[Any], signal: Signal) -> Iterator[bool]:
+        """Register ``signal`` with the waker (and with stop()) for as long as ``follower`` is driven;
+        yields whether the follower is event-driven (else it polls)."""
+        self._signals.append(signal)
+        watched = self._watched(follower)
+        try:
+            yield self.options.follow and watched.watch(self.watcher, signal)
+        finally:
+            watched.unwatch(self.watcher, signal)
+            self._signals.remove(signal)
+
     # -- the blocking driver (threads and mixed) -------------------------------------------------
 
     def drive_blocking(self, follower: Follower[T], hand_over: Callable[[list[T]], None]) -> None:
         """Follow until done or stopped, blocking this thread between looks. (The note's ``tail_file``.)"""
         signal = threading.Event()
-        self._signals.append(signal)
-        watched = self._watched(follower)
-        event_driven = self.options.follow and watched.watch(self.watcher, signal)
-        try:
-            for action in pace(follower, self.options, event_driven):
-                if self.stopping:
-                    break
-                if isinstance(action, Wait):
+        with self._subscribed(follower, signal) as event_driven:
+            try:
+                self._drive_blocking(follower, hand_over, signal, event_driven)
+            except BaseException as e:
+                self.fail(e)
+                _close(follower)
+
+    def _drive_blocking(
+        self, follower: Follower[T], hand_over: Callable[[list[T]], None], signal: threading.Event, event_driven: bool
+    ) -> None:
+        # stopping is checked before the plan is resumed, never between a read and its hand-over:
+        # lines read are always handed over, and nothing is read once the run is stopping
+        for action in pace(follower, self.options, event_driven):
+            if isinstance(action, Wait):
+                if not self.stopping:
                     signal.wait(action.timeout)
                     signal.clear()
-                else:
-                    hand_over(action)
-            if self.failure is None:
-                final = follower.finish()
-                if final:
-                    hand_over(final)
-        except BaseException as e:
-            self.fail(e)
-            _close(follower)
-        finally:
-            watched.unwatch(self.watcher, signal)
-            self._signals.remove(signal)
+            else:
+                hand_over(action)
+            if self.stopping:
+                break
+        if self.failure is None:
+            final = follower.finish()
+            if final:
+                hand_over(final)
 
     # -- the async driver (asyncio) --------------------------------------------------------------
 
     async def drive_async(self, follower: Follower[T], hand_over: Callable[[list[T]], Awaitable[None]]) -> None:
         """Follow until done or stopped, awaiting between looks; one task per follower."""
         signal = asyncio.Event()
-        self._signals.append(signal)
-        watched = self._watched(follower)
-        event_driven = self.options.follow and watched.watch(self.watcher, signal)
-        try:
-            for action in pace(follower, self.options, event_driven):
-                if self.stopping:
-                    break
-                if isinstance(action, Wait):
-                    if action.timeout is None:
-                        await signal.wait()
-                    elif action.timeout > 0:
-                        try:
-                            async with asyncio.timeout(action.timeout):
-                                await signal.wait()
-                        except TimeoutError:
-                            pass
+        with self._subscribed(follower, signal) as event_driven:
+            try:
+                await self._drive_async(follower, hand_over, signal, event_driven)
+            except asyncio.CancelledError:
+                _close(follower)
+                raise
+            except Exception as e:
+                self.fail(e)
+                _close(follower)
+
+    async def _drive_async(
+        self,
+        follower: Follower[T],
+        hand_over: Callable[[list[T]], Awaitable[None]],
+        signal: asyncio.Event,
+        event_driven: bool,
+    ) -> None:
+        for action in pace(follower, self.options, event_driven):  # stopping: as in _drive_blocking
+            if isinstance(action, Wait):
+                if not self.stopping:
+                    try:
+                        async with asyncio.timeout(action.timeout):  # None: until signalled
+                            await signal.wait()
+                    except TimeoutError:
+                        pass
                     signal.clear()
-                else:
-                    await hand_over(action)
-                    await asyncio.sleep(0)  # let the other followers have the loop between batches
-            if self.failure is None:
-                final = follower.finish()
-                if final:
-                    await hand_over(final)
-        except asyncio.CancelledError:
-            _close(follower)
-            raise
-        except Exception as e:
-            self.fail(e)
-            _close(follower)
-        finally:
-            watched.unwatch(self.watcher, signal)
-            self._signals.remove(signal)
+            else:
+                await hand_over(action)
+                await asyncio.sleep(0)  # let the other followers have the loop between batches
+            if self.stopping:
+                break
+        if self.failure is None:
+            final = follower.finish()
+            if final:
+                await hand_over(final)
 
     # -- running --------------------------------------------------------------------------------
 
