@@ -85,3 +85,19 @@ def test_no_follow_copies_what_is_there_and_exits(tmp_path: Path, engine: str) -
     assert merger.returncode == 0, err.decode()
     assert sorted(out.splitlines()) == [b"a.log | a1", b"a.log | a2", b"b.log | b1", b"b.log | b2 unterminated"]
     assert os.path.getsize(a) == 6  # inputs untouched
+
+
+def test_from_end_skips_what_is_there_and_never_cuts_a_line(tmp_path: Path, engine: str) -> None:
+    src = tmp_path / "app.log"
+    src.write_bytes(b"old 1\nold 2\nhalf of a li")
+    out = tmp_path / "merged.log"
+    merger = tailmerge("follow", str(src), "--from", "end", "-o", str(out), "--engine", engine)
+    wait_for(lambda: out.exists(), what="the output")
+    time.sleep(0.3)
+    with src.open("ab") as f:
+        f.write(b"ne\nnew\n")
+    wait_for(lambda: len(file_lines(out)) == 2, what="the new lines")
+    merger.send_signal(signal.SIGTERM)
+    merger.communicate(timeout=5)
+    # starts after the last complete line: the line being written when it started is whole
+    assert file_lines(out) == [b"half of a line\n", b"new\n"]

@@ -115,6 +115,7 @@ class InotifyWatcher(Watcher):
         self._refused: set[str] = set()
         self._links: dict[str, set[Signal]] = defaultdict(set)  # followed symlinks: re-resolved when swapped
         self._warned_limit = False
+        self._warned_mounts: set[str] = set()
 
     # -- registration ---------------------------------------------------------------------------
 
@@ -152,8 +153,15 @@ class InotifyWatcher(Watcher):
             return True
 
     def _add_name(self, path: str, signal: Signal) -> bool:
-        if _on_network_fs(path):
-            log.warning("%s: on a network filesystem, where inotify misses remote writes; polling it", path)
+        mount = _network_mount(path)
+        if mount is not None:
+            if mount not in self._warned_mounts:
+                self._warned_mounts.add(mount)
+                log.warning(
+                    "%s: on a network filesystem (%s), where inotify misses other hosts' writes; polling its files",
+                    path,
+                    mount,
+                )
             return False
         parent = os.path.dirname(path)
         d = self._ensure_dir(parent)
@@ -289,8 +297,8 @@ def _read_sysctl(name: str) -> str:
 _mounts: list[tuple[str, str]] | None = None
 
 
-def _on_network_fs(path: str) -> bool:
-    """Whether ``path`` lies on a filesystem where inotify does not see other hosts' writes."""
+def _network_mount(path: str) -> str | None:
+    """The mount point of ``path`` if it lies on a filesystem where inotify misses other hosts' writes."""
     global _mounts
     if _mounts is None:
         try:
@@ -305,5 +313,5 @@ def _on_network_fs(path: str) -> bool:
         _mounts = sorted(mounts, key=lambda m: len(m[0]), reverse=True)
     for mountpoint, fstype in _mounts:
         if path == mountpoint or path.startswith(mountpoint.rstrip("/") + "/"):
-            return fstype in NETWORK_FILESYSTEMS
-    return False
+            return mountpoint if fstype in NETWORK_FILESYSTEMS else None
+    return None
