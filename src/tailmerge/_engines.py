@@ -33,6 +33,7 @@ log = logging.getLogger("tailmerge")
 
 T = TypeVar("T")
 STOP_POLL = 0.1  # how often a caller's plain (non-asyncio) stop event is looked at
+ACTIVE_FOLLOWERS = 8
 
 
 class Sink(Protocol):
@@ -138,7 +139,10 @@ class Engine:
         self.last_activity = time.monotonic()
         self.failure: BaseException | None = None
         self.stopping = False
-        self._signals: list[Signal] = []
+        self._signals: set[Signal] = set()  # a set: 10,000 followers leave it in any order
+        # at most this many blocking followers read or hand over at once; the rest sleep on the
+        # semaphore instead of fighting for the GIL (thousands of runnable threads starve the loop)
+        self._active = threading.BoundedSemaphore(ACTIVE_FOLLOWERS)
 
     # -- sources --------------------------------------------------------------------------------
 
@@ -216,13 +220,13 @@ class Engine:
     def _subscribed(self, follower: Follower[Any], signal: Signal) -> Iterator[bool]:
         """Register ``signal`` with the waker (and with stop()) for as long as ``follower`` is driven;
         yields whether the follower is event-driven (else it polls)."""
-        self._signals.append(signal)
+        self._signals.add(signal)
         watched = self._watched(follower)
         try:
             yield self.options.follow and watched.watch(self.watcher, signal)
         finally:
             watched.unwatch(self.watcher, signal)
-            self._signals.remove(signal)
+            self._signals.discard(signal)
 
     # -- the blocking driver (threads and mixed) -------------------------------------------------
 
@@ -241,19 +245,24 @@ class Engine:
     ) -> None:
         # stopping is checked before the plan is resumed, never between a read and its hand-over:
         # lines read are always handed over, and nothing is read once the run is stopping
-        for action in pace(follower, self.options, event_driven):
-            if isinstance(action, Wait):
-                if not self.stopping:
-                    signal.wait(action.timeout)
-                    signal.clear()
-            else:
-                hand_over(action)
-            if self.stopping:
-                break
-        if self.failure is None:
-            final = follower.finish()
-            if final:
-                hand_over(final)
+        with self._active:
+            for action in pace(follower, self.options, event_driven):
+                if isinstance(action, Wait):
+                    if not self.stopping:
+                        self._active.release()
+                        try:
+                            signal.wait(action.timeout)
+                            signal.clear()
+                        finally:
+                            self._active.acquire()
+                else:
+                    hand_over(action)
+                if self.stopping:
+                    break
+            if self.failure is None:
+                final = follower.finish()
+                if final:
+                    hand_over(final)
 
     # -- the async driver (asyncio) --------------------------------------------------------------
 
@@ -357,7 +366,7 @@ class ThreadsEngine(Engine):
         followers: list[threading.Thread] = []
         lock = threading.Lock()
         changed = threading.Event()  # a follower thread ended, or stop() was called
-        self._signals.append(changed)
+        self._signals.add(changed)
 
         def start(target: Callable[[], None], name: str) -> None:
             def body() -> None:
@@ -410,7 +419,7 @@ class ThreadsEngine(Engine):
             if waker is not None:
                 waker.join(timeout=1.0)
             self.watcher.close()
-            self._signals.remove(changed)
+            self._signals.discard(changed)
         self._raise_failure()
 
     async def run(self, paths: Sequence[str], discovery: Discovery | None) -> None:

@@ -252,12 +252,62 @@ class Source:
             return True
 
     def _truncated(self, gen: _Generation, size: int, out: list[Chunk]) -> None:
-        log.warning("%s: truncated (size %d, was read to %d); reading again from the start", self.path, size, gen.pos)
+        recovered = self._read_rest_from_copy(gen, out)
+        log.warning(
+            "%s: truncated (size %d, was read to %d%s); reading again from the start",
+            self.path,
+            size,
+            gen.pos - recovered,
+            f"; the {recovered} bytes not read yet were read from its copy" if recovered else "",
+        )
         # the held partial line was really read: emit it rather than lose it
         out.extend(gen.framer.flush())
         gen.framer.reset(0)
         gen.pos = 0
         gen.fingerprint = b""
+
+    def _read_rest_from_copy(self, gen: _Generation, out: list[Chunk]) -> int:
+        """After copytruncate, read what was not read yet from the copy rather than lose it.
+
+        The copy is the newest file beside ours whose name starts with ours (``app.log.1``,
+        ``app.log-20261125``), that begins with our file's first bytes and is longer than what was read.
+        Returns the bytes read from it.
+        """
+        if not gen.fingerprint or len(gen.fingerprint) < min(FINGERPRINT_BYTES, gen.pos):
+            return 0
+        folder, base = os.path.split(os.path.abspath(self.path))
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            return 0
+        candidates = []
+        for name in names:
+            if name == base or not name.startswith(base):
+                continue
+            try:
+                st = os.stat(os.path.join(folder, name))
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode) and st.st_size > gen.pos and Identity.of(st) != gen.identity:
+                candidates.append((st.st_mtime_ns, name, st.st_size))
+        for _, name, size in sorted(candidates, reverse=True):
+            try:
+                fd = os.open(os.path.join(folder, name), os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+            except OSError:
+                continue
+            try:
+                if os.pread(fd, len(gen.fingerprint), 0) != gen.fingerprint:
+                    continue
+                start = gen.pos
+                while gen.pos < size and (data := os.pread(fd, min(READ_SIZE, size - gen.pos), gen.pos)):
+                    gen.pos += len(data)
+                    out.extend(gen.framer.feed(data))
+                return gen.pos - start
+            except OSError:
+                continue
+            finally:
+                os.close(fd)
+        return 0
 
     # -- rotation -------------------------------------------------------------------------------
 

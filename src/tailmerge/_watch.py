@@ -114,6 +114,7 @@ class InotifyWatcher(Watcher):
         self._pending: dict[str, set[Signal]] = defaultdict(set)
         self._refused: set[str] = set()
         self._links: dict[str, set[Signal]] = defaultdict(set)  # followed symlinks: re-resolved when swapped
+        self._names_of: dict[Signal, set[tuple[str, str]]] = defaultdict(set)  # for a quick unwatch
         self._warned_limit = False
         self._warned_mounts: set[str] = set()
 
@@ -134,13 +135,13 @@ class InotifyWatcher(Watcher):
             return ok
 
     def unwatch_file(self, path: str, signal: Signal) -> None:
-        path = os.path.abspath(path)
         with self._lock:
-            for name_path in {path, os.path.realpath(path)}:
-                d = self._dirs.get(os.path.dirname(name_path))
+            for folder, name in self._names_of.pop(signal, ()):
+                d = self._dirs.get(folder)
                 if d is not None:
-                    d.names.get(os.path.basename(name_path), set()).discard(signal)
-            for waiting in [*self._pending.values(), *self._links.values()]:
+                    d.names.get(name, set()).discard(signal)
+            self._links.get(os.path.abspath(path), set()).discard(signal)
+            for waiting in self._pending.values():  # rarely more than a few
                 waiting.discard(signal)
 
     def watch_dir(self, path: str, signal: Signal) -> bool:
@@ -166,7 +167,9 @@ class InotifyWatcher(Watcher):
         parent = os.path.dirname(path)
         d = self._ensure_dir(parent)
         if d is not None:
-            d.names[os.path.basename(path)].add(signal)
+            name = os.path.basename(path)
+            d.names[name].add(signal)
+            self._names_of[signal].add((parent, name))
             return True
         if parent in self._refused:
             return False
