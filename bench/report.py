@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import platform
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Column", "Record", "Target", "machine", "markdown_table", "target_rows"]
+__all__ = ["Column", "Record", "Target", "commit", "machine", "markdown_table", "target_rows"]
 
 Metrics = dict[str, float]
 
@@ -88,8 +89,12 @@ def markdown_table(
     for name in contenders:
         mine = [r for r in records if r.contender == name]
         done = [r for r in mine if not r.skipped and not r.error]
-        timeouts = sum(1 for r in done if r.metrics.get("timeout"))
-        runs = f"{len(done)}/{len(mine)}" + (f", {timeouts} timed out" if timeouts else "")
+        why = [f"{n} {what}" for n, what in (
+            (sum(1 for r in done if r.metrics.get("timeout")), "timed out"),
+            (sum(1 for r in mine if r.skipped), "skipped"),
+            (sum(1 for r in mine if r.error), "failed"),
+        ) if n]  # fmt: skip
+        runs = f"{len(done)}/{len(mine)}" + (f" ({', '.join(why)})" if why else "")
         rows.append([name, runs, *(c.cell(records, name, ref) for c in columns)])
     return "\n".join("| " + " | ".join(row) + " |" for row in rows)
 
@@ -138,6 +143,19 @@ def _run(argv: list[str], cwd: Path | None = None) -> str:
     return out.stdout.strip().splitlines()[0] if out.stdout.strip() else "unknown"
 
 
+def commit(repo: Path) -> str:
+    """The tailmerge code measured: its commit, and whether src/ differs from it (then a digest of
+    src/, so two runs of the same uncommitted code can be told apart from two of different code)."""
+    head = _run(["git", "rev-parse", "--short", "HEAD"], cwd=repo)
+    changed = _run(["git", "status", "--porcelain", "--", "src"], cwd=repo)
+    if changed == "unknown":
+        return head
+    digest = hashlib.sha256()
+    for path in sorted((repo / "src").rglob("*.py")):
+        digest.update(path.relative_to(repo).as_posix().encode() + b"\0" + path.read_bytes())
+    return f"{head} + uncommitted changes in src/ (sha256 of src/*.py {digest.hexdigest()[:12]})"
+
+
 def machine(repo: Path) -> dict[str, str]:
     """What the numbers were measured on."""
     model = "unknown"
@@ -156,5 +174,5 @@ def machine(repo: Path) -> dict[str, str]:
         "python": platform.python_version(),
         "python_executable": sys.executable,
         "tail": _run(["tail", "--version"]),
-        "tailmerge_commit": _run(["git", "describe", "--always", "--dirty"], cwd=repo),
+        "tailmerge_commit": commit(repo),
     }

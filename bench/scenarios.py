@@ -138,19 +138,20 @@ class Latency(Scenario):
 class Idle(Scenario):
     name = "idle"
     title = "Idle: many files that do not change"
-    ref = "tail -F"
 
     def describe(self) -> str:
         s = self.sizes
         return (
             f"{s.idle_files} files of 10 lines, followed; once all their lines are out and after "
-            f"{s.idle_settle_s:g} s more, CPU seconds (utime+stime from /proc/PID/stat, children included; "
-            f"10 ms resolution) over {s.idle_s:g} s, then Threads and VmRSS from /proc/PID/status."
+            f"{s.idle_settle_s:g} s more, CPU seconds over {s.idle_s:g} s (utime+stime from /proc/PID/stat, "
+            "children included; 10 ms resolution), the same window in ms from the threads' "
+            "/proc/PID/task/*/schedstat (ns resolution), then Threads and VmRSS from /proc/PID/status. No "
+            "ratio column: tail -F, the reference, uses no measurable CPU here, so ratios to it are undefined."
         )
 
     def columns(self) -> list[Column]:
         return [Column(f"CPU s / {self.sizes.idle_s:g} s", "idle_cpu_s", digits=3),
-                Column("CPU ÷ tail -F", "idle_cpu_s", "ratio"), Column("threads", "threads", digits=0),
+                Column("CPU ms (schedstat)", "idle_cpu_ms_fine", digits=1), Column("threads", "threads", digits=0),
                 Column("RSS MB", "rss_mb", digits=1), Column("start-up s", "ready_s"), *LOSS,
                 Column("stop s", "stop_s", "max")]  # fmt: skip
 
@@ -261,8 +262,8 @@ class Throughput(Scenario):
         return (
             f"{s.throughput_files} files x {s.throughput_lines} lines of {s.throughput_line_bytes} bytes "
             f"({total:.0f} MB), written before start and read once to warm the page cache. Sink: the "
-            "merger's stdout is a pipe (1 MiB) drained by the harness with 1 MiB `os.read` calls, the same "
-            "for cat. Time from spawn to end of output and exit (start-up included). MB/s is input MB per "
+            "merger's stdout is a pipe (1 MiB) drained by a harness thread reading up to 1 MiB per call, the "
+            "same for cat. Time from spawn to end of output and exit (start-up included). MB/s is input MB per "
             "second for every format; the ratio divides by cat's MB/s in the same repetition. `ok` counts "
             "runs whose output had the right number of lines and bytes (jsonl: lines, bytes ≥ input)."
         )
