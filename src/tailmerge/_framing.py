@@ -7,6 +7,7 @@ returns; threads and coroutines share it unchanged (the h11 model).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import accumulate
 from dataclasses import dataclass
 
 __all__ = ["DEFAULT_MAX_LINE_BYTES", "Chunk", "LineFramer", "split_lines"]
@@ -36,12 +37,15 @@ class Chunk:
     def line_ends(self) -> Iterator[tuple[bytes, int]]:
         """Each line with the source offset just past it."""
         if self.added_newline:
-            yield self.data, self.end
-            return
-        offset = self.start
-        for line in split_lines(self.data):
-            offset += len(line)
-            yield line, offset
+            return iter([(self.data, self.end)])
+        return zip(split_lines(self.data), self.ends(), strict=True)
+
+    def ends(self) -> list[int]:
+        """The source offset just past each line."""
+        if self.added_newline:
+            return [self.end]
+        lengths = map(len, self.data.split(NL)[:-1])
+        return list(accumulate(lengths, lambda total, n: total + n + 1, initial=self.start))[1:]
 
 
 def split_lines(data: bytes) -> list[bytes]:

@@ -10,6 +10,7 @@ import base64
 import errno
 import json
 import os
+from json.encoder import encode_basestring as _json_str  # C: a str as a JSON string literal, UTF-8 kept
 import threading
 from collections import Counter
 from collections.abc import Sequence
@@ -65,17 +66,26 @@ class Formatter:
             prefix = self._prefix
             # one C-level replace per chunk instead of Python work per line
             return [prefix + c.data[:-1].replace(b"\n", b"\n" + prefix) + b"\n" for c in chunks]
-        return [b"".join(self._jsonl(line, end) for c in chunks for line, end in c.line_ends())]
+        return [b"".join(map(self._jsonl, chunks))]
 
-    def _jsonl(self, line: bytes, end: int) -> bytes:
+    def _jsonl(self, chunk: Chunk) -> bytes:
+        head = f'{{"path": {self._json_path}, "offset": '
+        try:
+            # the common case: the whole run is UTF-8, decoded once and escaped by json's C encoder
+            texts = chunk.data.decode("utf-8").split("\n")[:-1]
+        except UnicodeDecodeError:
+            return b"".join(self._jsonl_line(head, line, end) for line, end in chunk.line_ends())
+        lines = (f'{head}{end}, "line": {_json_str(t)}}}\n' for t, end in zip(texts, chunk.ends(), strict=True))
+        return "".join(lines).encode()
+
+    @staticmethod
+    def _jsonl_line(head: str, line: bytes, end: int) -> bytes:
         body = line[:-1]
         try:
-            text = json.dumps(body.decode("utf-8"), ensure_ascii=False)
-            field = "line"
+            field, text = "line", _json_str(body.decode("utf-8"))
         except UnicodeDecodeError:
-            text = '"' + base64.b64encode(body).decode("ascii") + '"'
-            field = "line_base64"
-        return f'{{"path": {self._json_path}, "offset": {end}, "{field}": {text}}}\n'.encode()
+            field, text = "line_base64", '"' + base64.b64encode(body).decode("ascii") + '"'
+        return f'{head}{end}, "{field}": {text}}}\n'.encode()
 
 
 def _widen_pipe(fd: int) -> None:
