@@ -7,8 +7,8 @@ returns; threads and coroutines share it unchanged (the h11 model).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from itertools import accumulate
 from dataclasses import dataclass
+from itertools import accumulate
 
 __all__ = ["DEFAULT_MAX_LINE_BYTES", "Chunk", "LineFramer", "split_lines"]
 

@@ -10,10 +10,10 @@ import base64
 import errno
 import json
 import os
-from json.encoder import encode_basestring as _json_str  # C: a str as a JSON string literal, UTF-8 kept
 import threading
 from collections import Counter
 from collections.abc import Sequence
+from json.encoder import encode_basestring as _json_str  # C: a str as a JSON string literal, UTF-8 kept
 
 from ._framing import Chunk
 
