@@ -152,6 +152,10 @@ class Merger:
             self.peak_threads = max(self.peak_threads, s.threads)
             self.peak_rss_kb = max(self.peak_rss_kb, s.hwm_kb, s.rss_kb)
 
+    def peak_rss_mb(self) -> float:
+        """The highest VmHWM/VmRSS seen (NaN when the process ended before the first sample)."""
+        return self.peak_rss_kb / 1024 if self.peak_rss_kb else NAN
+
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
@@ -214,7 +218,7 @@ def run_follow(contender: Contender, wl: FollowWorkload) -> Outcome:
             notes.append(f"timed out after {wl.cap_s:g} s with {merger.reader.nlines} of {wl.prewritten} lines")
         m.update(merger.stop())  # takes a last sample of the peaks first
         m["peak_threads"] = float(merger.peak_threads)
-        m["peak_rss_mb"] = merger.peak_rss_kb / 1024
+        m["peak_rss_mb"] = merger.peak_rss_mb()
         m.update(_audit(wl.data_dir, merger))
         notes.extend(merger.stderr_lines())
     return Outcome(m, notes)
@@ -307,7 +311,7 @@ def run_copy(contender: Contender, wl: CopyWorkload) -> Outcome:
             "count_ok": float(ok),
             "timeout": float(not finished),
             "exit": float(merger.proc.returncode) if finished else NAN,
-            "peak_rss_mb": merger.peak_rss_kb / 1024,
+            "peak_rss_mb": merger.peak_rss_mb(),
         }
         notes.extend(merger.stderr_lines())
     return Outcome(m, notes)

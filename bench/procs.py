@@ -16,10 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-__all__ = ["ProcSample", "cpu_ns", "cpu_seconds", "kill_all", "raise_nofile", "sample", "spawn", "stop"]
+__all__ = ["ProcSample", "cpu_ns", "cpu_seconds", "kill_all", "raise_nofile", "sample", "spawn", "stop", "use_env"]
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 _children: list[subprocess.Popen[bytes]] = []
+_env: dict[str, str] | None = None  # environment of every child (None: this process's)
+
+
+def use_env(env: dict[str, str]) -> None:
+    """Start every later child with ``env``."""
+    global _env
+    _env = dict(env)
 
 
 def raise_nofile() -> int:
@@ -46,6 +53,7 @@ def spawn(
     proc = subprocess.Popen(
         list(argv),
         cwd=cwd,
+        env=_env,
         stdin=subprocess.DEVNULL,
         stdout=stdout,
         stderr=stderr,

@@ -14,7 +14,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Column", "Record", "Target", "commit", "machine", "markdown_table", "target_rows"]
+__all__ = [
+    "Column",
+    "Record",
+    "Target",
+    "code_identity",
+    "loadavg",
+    "machine",
+    "markdown_table",
+    "src_digest",
+    "target_rows",
+]
 
 Metrics = dict[str, float]
 
@@ -89,11 +99,15 @@ def markdown_table(
     for name in contenders:
         mine = [r for r in records if r.contender == name]
         done = [r for r in mine if not r.skipped and not r.error]
-        why = [f"{n} {what}" for n, what in (
-            (sum(1 for r in done if r.metrics.get("timeout")), "timed out"),
-            (sum(1 for r in mine if r.skipped), "skipped"),
-            (sum(1 for r in mine if r.error), "failed"),
-        ) if n]  # fmt: skip
+        why = [
+            f"{n} {what}"
+            for n, what in (
+                (sum(1 for r in done if r.metrics.get("timeout")), "timed out"),
+                (sum(1 for r in mine if r.skipped), "skipped"),
+                (sum(1 for r in mine if r.error), "failed"),
+            )
+            if n
+        ]
         runs = f"{len(done)}/{len(mine)}" + (f" ({', '.join(why)})" if why else "")
         rows.append([name, runs, *(c.cell(records, name, ref) for c in columns)])
     return "\n".join("| " + " | ".join(row) + " |" for row in rows)
@@ -143,20 +157,29 @@ def _run(argv: list[str], cwd: Path | None = None) -> str:
     return out.stdout.strip().splitlines()[0] if out.stdout.strip() else "unknown"
 
 
-def commit(repo: Path) -> str:
-    """The tailmerge code measured: its commit, and whether src/ differs from it (then a digest of
-    src/, so two runs of the same uncommitted code can be told apart from two of different code)."""
-    head = _run(["git", "rev-parse", "--short", "HEAD"], cwd=repo)
-    changed = _run(["git", "status", "--porcelain", "--", "src"], cwd=repo)
-    if changed == "unknown":
-        return head
+def src_digest(src: Path) -> str:
+    """A short digest of the tailmerge sources under ``src`` (tells two states of uncommitted code apart)."""
     digest = hashlib.sha256()
-    for path in sorted((repo / "src").rglob("*.py")):
-        digest.update(path.relative_to(repo).as_posix().encode() + b"\0" + path.read_bytes())
-    return f"{head} + uncommitted changes in src/ (sha256 of src/*.py {digest.hexdigest()[:12]})"
+    for path in sorted(p for p in src.rglob("*.py") if "__pycache__" not in p.parts):
+        digest.update(path.relative_to(src).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
-def machine(repo: Path) -> dict[str, str]:
+def code_identity(repo: Path, src: Path) -> str:
+    """Which tailmerge is measured: the commit, whether src/ had uncommitted changes, the digest."""
+    head = _run(["git", "rev-parse", "--short", "HEAD"], cwd=repo)
+    changed = _run(["git", "status", "--porcelain", "--", "src"], cwd=repo) != "unknown"
+    return f"{head}{' + uncommitted changes' if changed else ''}, src digest {src_digest(src)}"
+
+
+def loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def machine(repo: Path, src: Path) -> dict[str, str]:
     """What the numbers were measured on."""
     model = "unknown"
     try:
@@ -174,5 +197,6 @@ def machine(repo: Path) -> dict[str, str]:
         "python": platform.python_version(),
         "python_executable": sys.executable,
         "tail": _run(["tail", "--version"]),
-        "tailmerge_commit": commit(repo),
+        "tailmerge": code_identity(repo, src / "tailmerge"),
+        "loadavg_at_start": loadavg(),
     }

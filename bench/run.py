@@ -1,6 +1,6 @@
 """Benchmark tailmerge against itself (three engines) and GNU tail -F / cat.
 
-    /tmp/venv/bin/python bench/run.py [--quick] [--runs N] [--scenarios a,b,...]
+    python bench/run.py [--quick] [--runs N] [--scenarios a,b,...]
 
 Run it with the interpreter that has tailmerge installed. Contenders run one after another, interleaved
 per repetition (the order rotates every repetition); tables show medians over repetitions, ratios to a
@@ -11,14 +11,18 @@ stdout, progress to stderr, and everything measured to bench/results/<time>.json
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import math
+import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
 import traceback
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -26,7 +30,7 @@ from types import FrameType
 from typing import Any
 
 import procs
-from report import Record, commit, machine, markdown_table, target_rows
+from report import Record, loadavg, machine, markdown_table, src_digest, target_rows
 from scenarios import FULL, QUICK, Scenario, make_scenarios
 
 BENCH = Path(__file__).resolve().parent
@@ -43,6 +47,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=None, help="repetitions per contender (default 3; --quick: 1)")
     p.add_argument("--scenarios", default=",".join(names), help=f"comma-separated subset of: {','.join(names)}")
     p.add_argument("--tmp", default=None, help="directory for the data (default: the system temp dir)")
+    p.add_argument("--render", metavar="RESULTS_JSON", help="print the tables of a saved run again; run nothing")
     ns = p.parse_args(argv)
     ns.scenarios = [s.strip() for s in ns.scenarios.split(",") if s.strip()]
     unknown = [s for s in ns.scenarios if s not in names]
@@ -63,6 +68,13 @@ def _progress(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def _load1() -> float:
+    try:
+        return float(loadavg().split()[0])
+    except ValueError:
+        return math.nan
+
+
 def run_scenario(scenario: Scenario, runs: int) -> list[Record]:
     """Every contender, ``runs`` times, interleaved: repetition r starts with contender r (mod n)."""
     records: list[Record] = []
@@ -80,6 +92,7 @@ def run_scenario(scenario: Scenario, runs: int) -> list[Record]:
                     record.skipped = "timed out in an earlier repetition"
                     continue
                 started = time.monotonic()
+                load_before = _load1()  # to spot a busy machine in the JSON
                 try:
                     outcome = scenario.run(c, rep)
                 except Exception as e:  # a harness failure: recorded, and the other runs go on
@@ -87,6 +100,7 @@ def run_scenario(scenario: Scenario, runs: int) -> list[Record]:
                     _progress(traceback.format_exc())
                     continue
                 record.metrics, record.notes = outcome.metrics, outcome.notes
+                record.metrics["load1_before"] = load_before
                 if scenario.skip_after_timeout and outcome.metrics.get("timeout"):
                     timed_out.add(c.name)
                 _progress(f"   run {rep + 1}/{runs} {c.name:<18} {time.monotonic() - started:6.1f} s  {_brief(record)}")
@@ -95,15 +109,38 @@ def run_scenario(scenario: Scenario, runs: int) -> list[Record]:
     return records
 
 
+def snapshot_src(root: Path) -> Path:
+    """Copy src/ (byte-compiled) under ``root`` and point every child's PYTHONPATH at the copy, so the
+    whole run measures one state of the code even while src/ is being edited."""
+    dest = root / "src"
+    shutil.copytree(REPO / "src" / "tailmerge", dest / "tailmerge", ignore=shutil.ignore_patterns("__pycache__"))
+    compileall.compile_dir(dest, quiet=1)
+    path = os.pathsep.join(p for p in (str(dest), os.environ.get("PYTHONPATH", "")) if p)
+    env = dict(os.environ, PYTHONPATH=path)
+    probe = [sys.executable, "-c", "import tailmerge; print(tailmerge.__file__)"]
+    where = subprocess.run(probe, env=env, capture_output=True, text=True, check=True).stdout.strip()
+    if not where.startswith(str(dest)):
+        raise SystemExit(f"tailmerge imports from {where}, not from the snapshot {dest}")
+    procs.use_env(env)
+    return dest
+
+
 def _brief(record: Record) -> str:
     keys = ("p99_ms", "idle_cpu_s", "mb_s", "ready_s", "lost", "doubled", "split", "timeout", "killed")
     return " ".join(f"{k}={record.metrics[k]:.4g}" for k in keys if k in record.metrics)
 
 
-def render(scenarios: Sequence[Scenario], records: Sequence[Record], info: dict[str, str], runs: int) -> str:
-    out = [f"Runs per contender: {runs}. Machine: {info['nproc']} x {info['cpu']}, {info['kernel']}, "
-           f"Python {info['python']}, tailmerge {info['tailmerge_commit']} (at the end: "
-           f"{info['tailmerge_commit_at_end']}), {info['date']}.", ""]  # fmt: skip
+def render(
+    scenarios: Sequence[Scenario], records: Sequence[Record], info: dict[str, str], runs: int, quick: bool
+) -> str:
+    i = defaultdict(lambda: "unknown", info)
+    changed = "; src/ changed during the run" if i["src_changed"] == "yes" else ""
+    out = [
+        f"Runs per contender: {runs}. Machine: {i['nproc']} x {i['cpu']}, {i['kernel']}, Python {i['python']}, "
+        f"{i['date']}; load average {i['loadavg_at_start']} at the start, {i['loadavg_at_end']} at the end. "
+        f"tailmerge: {i['tailmerge']} (a copy of src/ taken at the start is what ran{changed}).",
+        "",
+    ]
     target_lines: list[list[str]] = []
     for s in scenarios:
         mine = [r for r in records if r.scenario == s.name]
@@ -115,6 +152,12 @@ def render(scenarios: Sequence[Scenario], records: Sequence[Record], info: dict[
         head = ["target", "contender", "measured", "verdict", "gap"]
         rows = [head, ["---"] * len(head), *target_lines]
         out += ["### Targets", "", *("| " + " | ".join(r) + " |" for r in rows)]
+        if quick:
+            out += [
+                "",
+                "With --quick sizes these verdicts are indicative only: a 40 MB copy, for one, is mostly "
+                "start-up time. The targets are defined for the full sizes.",
+            ]
     return "\n".join(out) + "\n"
 
 
@@ -146,18 +189,36 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def rerender(path: Path) -> int:
+    """Print the markdown of a saved results file (with the current table layout)."""
+    data = json.loads(path.read_text())
+    records = []
+    for r in data["records"]:
+        metrics = {k: math.nan if v is None else float(v) for k, v in r["metrics"].items()}
+        records.append(Record(**{**r, "metrics": metrics}))
+    present = {r.scenario for r in records}
+    sizes = QUICK if data["quick"] else FULL
+    scenarios = [s for name, s in make_scenarios(sizes, Path("/")).items() if name in present]
+    print(render(scenarios, records, data["machine"], data["runs"], data["quick"]))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ns = _parse(argv)
+    if ns.render:
+        return rerender(Path(ns.render))
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _interrupt)
     procs.raise_nofile()
     sizes = QUICK if ns.quick else FULL
-    info = machine(REPO)
     started = time.monotonic()
     records: list[Record] = []
     root = Path(tempfile.mkdtemp(prefix="tailmerge-bench-", dir=ns.tmp))
     scenarios = [s for name, s in make_scenarios(sizes, root).items() if name in ns.scenarios]
     try:
+        src = snapshot_src(root)
+        info = machine(REPO, src)
+        info["src_digest"] = src_digest(src / "tailmerge")
         for scenario in scenarios:
             records += run_scenario(scenario, ns.runs)
     except KeyboardInterrupt:
@@ -166,10 +227,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         procs.kill_all()
         shutil.rmtree(root, ignore_errors=True)
-    info["tailmerge_commit_at_end"] = commit(REPO)
-    if info["tailmerge_commit_at_end"] != info["tailmerge_commit"]:
-        _progress(f"note: the checkout changed during the run ({info['tailmerge_commit_at_end']} at the end)")
-    text = render(scenarios, records, info, ns.runs)
+    info["loadavg_at_end"] = loadavg()
+    info["src_changed"] = "yes" if src_digest(REPO / "src" / "tailmerge") != info["src_digest"] else "no"
+    text = render(scenarios, records, info, ns.runs, ns.quick)
     print(text)
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / time.strftime("%Y%m%d-%H%M%S.json")

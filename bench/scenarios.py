@@ -50,13 +50,24 @@ QUICK = Sizes(
 )
 
 LOSS = [Column("lost", "lost", "sum", 0), Column("doubled", "doubled", "sum", 0), Column("split", "split", "sum", 0)]
-ORDER_AND_STOP = [Column("reordered", "reordered", "sum", 0), Column("stop s", "stop_s", "max")]
+ORDER_AND_STOP = [Column("reordered", "reordered", "sum", 0), Column("stop s (max)", "stop_s", "max")]
 
 
 def writer(files: Sequence[str], ident: str, rate: float, seconds: float, *extra: str) -> list[str]:
     """argv of tailmerge's own log writer."""
-    return [sys.executable, "-m", "tailmerge._writer", *files, "--id", ident, "--rate", f"{rate:g}",
-            "--seconds", f"{seconds:g}", *extra]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "tailmerge._writer",
+        *files,
+        "--id",
+        ident,
+        "--rate",
+        f"{rate:g}",
+        "--seconds",
+        f"{seconds:g}",
+        *extra,
+    ]
 
 
 class Scenario:
@@ -115,8 +126,14 @@ class Latency(Scenario):
         )
 
     def columns(self) -> list[Column]:
-        return [Column("p50 ms", "p50_ms"), Column("p99 ms", "p99_ms"), Column("max ms", "max_ms"),
-                Column("p99 ÷ tail -F", "p99_ms", "ratio"), *LOSS, *ORDER_AND_STOP]  # fmt: skip
+        return [
+            Column("p50 ms", "p50_ms"),
+            Column("p99 ms", "p99_ms"),
+            Column("max ms", "max_ms"),
+            Column("p99 ÷ tail -F", "p99_ms", "ratio"),
+            *LOSS,
+            *ORDER_AND_STOP,
+        ]
 
     def targets(self) -> list[Target]:
         p99 = Column("p99 ms", "p99_ms")
@@ -150,10 +167,15 @@ class Idle(Scenario):
         )
 
     def columns(self) -> list[Column]:
-        return [Column(f"CPU s / {self.sizes.idle_s:g} s", "idle_cpu_s", digits=3),
-                Column("CPU ms (schedstat)", "idle_cpu_ms_fine", digits=1), Column("threads", "threads", digits=0),
-                Column("RSS MB", "rss_mb", digits=1), Column("start-up s", "ready_s"), *LOSS,
-                Column("stop s", "stop_s", "max")]  # fmt: skip
+        return [
+            Column(f"CPU s / {self.sizes.idle_s:g} s", "idle_cpu_s", digits=3),
+            Column("CPU ms (schedstat)", "idle_cpu_ms_fine", digits=1),
+            Column("threads", "threads", digits=0),
+            Column("RSS MB", "rss_mb", digits=1),
+            Column("start-up s", "ready_s"),
+            *LOSS,
+            Column("stop s (max)", "stop_s", "max"),
+        ]
 
     def targets(self) -> list[Target]:
         limit = 0.05 * self.sizes.idle_s / 10
@@ -191,9 +213,15 @@ class Scale(Scenario):
         )
 
     def columns(self) -> list[Column]:
-        return [Column("all lines out, s", "ready_s"), Column("time ÷ tail -F", "ready_s", "ratio"),
-                Column("peak RSS MB", "peak_rss_mb", "max", 0), Column("peak threads", "peak_threads", "max", 0),
-                *LOSS, Column("stop s", "stop_s", "max"), Column("killed at stop", "killed", "sum", 0)]  # fmt: skip
+        return [
+            Column("all lines out, s", "ready_s"),
+            Column("time ÷ tail -F", "ready_s", "ratio"),
+            Column("peak RSS MB", "peak_rss_mb", "max", 0),
+            Column("peak threads", "peak_threads", "max", 0),
+            *LOSS,
+            Column("stop s (max)", "stop_s", "max"),
+            Column("killed at stop", "killed", "sum", 0),
+        ]
 
     def targets(self) -> list[Target]:
         rss = Column("peak RSS MB", "peak_rss_mb", "max", 0)
@@ -231,8 +259,7 @@ class Rotate(Scenario):
         )
 
     def columns(self) -> list[Column]:
-        return [Column("written", "written", digits=0), *LOSS, *ORDER_AND_STOP,
-                Column("p99 ms", "p99_ms")]  # fmt: skip
+        return [Column("written", "written", digits=0), *LOSS, *ORDER_AND_STOP, Column("p99 ms", "p99_ms")]
 
     def run(self, contender: Contender, rep: int) -> Outcome:
         s = self.sizes
@@ -269,9 +296,13 @@ class Throughput(Scenario):
         )
 
     def columns(self) -> list[Column]:
-        return [Column("MB/s", "mb_s", digits=0), Column("MB/s ÷ cat", "mb_s", "ratio"),
-                Column("seconds", "elapsed_s"), Column("peak RSS MB", "peak_rss_mb", "max", 0),
-                Column("ok", "count_ok", "sum", 0)]  # fmt: skip
+        return [
+            Column("MB/s", "mb_s", digits=0),
+            Column("MB/s ÷ cat", "mb_s", "ratio"),
+            Column("seconds", "elapsed_s"),
+            Column("peak RSS MB", "peak_rss_mb", "max", 0),
+            Column("ok", "count_ok", "sum", 0),
+        ]
 
     def targets(self) -> list[Target]:
         ratio = Column("MB/s ÷ cat", "mb_s", "ratio")

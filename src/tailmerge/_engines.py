@@ -32,7 +32,7 @@ __all__ = ["Engine", "Sink", "StopFlag", "Wait", "make_engine", "pace", "wait_bo
 log = logging.getLogger("tailmerge")
 
 T = TypeVar("T")
-STOP_POLL = 0.1  # how often a caller's plain (non-asyncio) stop event is looked at
+STOP_POLL = 0.25  # how often a caller's plain (non-asyncio) stop event is looked at
 ACTIVE_FOLLOWERS = 8
 
 
@@ -225,7 +225,8 @@ class Engine:
         try:
             yield self.options.follow and watched.watch(self.watcher, signal)
         finally:
-            watched.unwatch(self.watcher, signal)
+            if not self.stopping:  # when the run stops the waker is closed whole: no need to queue for its lock
+                watched.unwatch(self.watcher, signal)
             self._signals.discard(signal)
 
     # -- the blocking driver (threads and mixed) -------------------------------------------------
@@ -245,16 +246,21 @@ class Engine:
     ) -> None:
         # stopping is checked before the plan is resumed, never between a read and its hand-over:
         # lines read are always handed over, and nothing is read once the run is stopping
-        with self._active:
+        active: _Gate = self._active
+        active.acquire()
+        try:
             for action in pace(follower, self.options, event_driven):
                 if isinstance(action, Wait):
-                    if not self.stopping:
-                        self._active.release()
-                        try:
-                            signal.wait(action.timeout)
-                            signal.clear()
-                        finally:
-                            self._active.acquire()
+                    if self.stopping:
+                        break
+                    active.release()
+                    signal.wait(action.timeout)
+                    signal.clear()
+                    if self.stopping:
+                        # leave without queueing for the semaphore again: 10,000 followers stopping
+                        # at once would otherwise take turns, eight at a time
+                        active = _NO_GATE
+                    active.acquire()
                 else:
                     hand_over(action)
                 if self.stopping:
@@ -263,6 +269,8 @@ class Engine:
                 final = follower.finish()
                 if final:
                     hand_over(final)
+        finally:
+            active.release()
 
     # -- the async driver (asyncio) --------------------------------------------------------------
 
@@ -348,6 +356,23 @@ class Engine:
     def _raise_failure(self) -> None:
         if self.failure is not None:
             raise self.failure
+
+
+class _Gate(Protocol):
+    def acquire(self) -> object: ...
+
+    def release(self) -> None: ...
+
+
+class _NoGate:
+    def acquire(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
+
+
+_NO_GATE = _NoGate()
 
 
 def _close(follower: Follower[Any]) -> None:

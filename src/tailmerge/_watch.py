@@ -276,7 +276,7 @@ class InotifyWatcher(Watcher):
 
     def run_blocking(self, stop: threading.Event) -> None:
         # bounded waits, so the thread notices stop without a wake-up pipe
-        self._inotify.sync_timeout = 0.25
+        self._inotify.sync_timeout = 0.5
         while not stop.is_set():
             event = self._inotify.sync_get()
             if event is not None:
