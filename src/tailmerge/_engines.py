@@ -390,19 +390,26 @@ class ThreadsEngine(Engine):
         waker_stop = threading.Event()
         followers: list[threading.Thread] = []
         lock = threading.Lock()
+        alive = 0  # follower threads not yet ended (counted, not scanned: there may be 10,000)
         changed = threading.Event()  # a follower thread ended, or stop() was called
         self._signals.add(changed)
 
         def start(target: Callable[[], None], name: str) -> None:
+            nonlocal alive
+
             def body() -> None:
+                nonlocal alive
                 try:
                     target()
                 finally:
+                    with lock:
+                        alive -= 1
                     changed.set()
 
             thread = threading.Thread(target=body, name=name, daemon=True)
             with lock:
                 followers.append(thread)
+                alive += 1
             thread.start()
 
         def follow(source: Source) -> None:
@@ -426,7 +433,7 @@ class ThreadsEngine(Engine):
                 start(lambda: self.drive_blocking(discovery, add_paths), "tailmerge discovery")
             while not self.stopping:
                 with lock:
-                    if not any(t.is_alive() for t in followers):
+                    if not alive:
                         break
                 # the main thread sleeps until a follower ends, stop() is called, or idle time is up
                 changed.wait(self.supervise_timeout())

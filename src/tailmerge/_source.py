@@ -115,7 +115,7 @@ class Source:
             if not got and gen.deadline is not None and now >= gen.deadline:
                 self._let_go(gen, out)
         if self._current is None:
-            self._open(out)
+            self._open()
         current = self._current
         if current is not None and not self._read(current, out):
             self._check_path(current, out)
@@ -156,7 +156,7 @@ class Source:
             if problem is not None:
                 log.log(level, "%s: %s", self.path, problem)
 
-    def _open(self, out: list[Chunk]) -> None:
+    def _open(self) -> None:
         try:
             # O_NONBLOCK: opening a FIFO put in the file's place must not hang the follower
             fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
@@ -332,7 +332,7 @@ class Source:
         self._current = None
         self._read(gen, out)  # what reached the old file just before the switch comes before the new file
         if st is not None:
-            self._open(out)
+            self._open()
             if self._current is not None:
                 self._read(self._current, out)
 
