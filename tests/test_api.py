@@ -138,3 +138,18 @@ def _open_fds() -> int:
     import os
 
     return len(os.listdir("/proc/self/fd"))
+
+
+def test_labels_are_coloured_on_request_and_plain_in_a_file(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    one, two = tmp_path / "a" / "x.log", tmp_path / "b" / "x.log"
+    one.write_bytes(b"1\n")
+    two.write_bytes(b"2\n")
+    plain, coloured = tmp_path / "plain.out", tmp_path / "colour.out"
+    merge([one, two], plain, format="labeled", follow=False)
+    merge([one, two], coloured, format="labeled", follow=False, colour=True)
+    assert sorted(plain.read_bytes().splitlines()) == [b"a/x.log | 1", b"b/x.log | 2"]
+    lines = sorted(coloured.read_bytes().splitlines())
+    assert lines[0].startswith(b"\x1b[") and b"a/x.log\x1b[0m | 1" in lines[0]
+    assert lines[0][:5] != lines[1][:5]  # a colour per source

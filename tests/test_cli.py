@@ -123,11 +123,11 @@ def test_disk_full_is_a_clear_error_and_nothing_written_is_lost(tmp_path: Path, 
     assert b"".join(lines).startswith(written)  # a prefix: nothing written was lost or mangled
 
 
-def test_read_only_output_is_a_clear_error(tmp_path: Path, small_fs: Path) -> None:
+def test_read_only_output_is_a_clear_error(tmp_path: Path, small_fs: Path, engine: str) -> None:
     src = tmp_path / "a.log"
     src.write_bytes(b"x\n")
     subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], check=True)
-    res = run_cli("follow", str(src), "-o", str(small_fs / "out.log"), "--no-follow")
+    res = run_cli("follow", str(src), "-o", str(small_fs / "out.log"), "--no-follow", "--engine", engine)
     assert res.returncode == 1
     assert b"Read-only file system" in res.stderr and str(small_fs).encode() in res.stderr
     assert_no_traceback(res.stderr)

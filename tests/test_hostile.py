@@ -54,10 +54,10 @@ def test_a_100_mb_line_without_newline_keeps_memory_bounded(tmp_path: Path, engi
     assert sum(len(p) - 1 for p in pieces) == 100 << 20  # every byte, in pieces
 
 
-def test_an_empty_file_is_fine(tmp_path: Path) -> None:
+def test_an_empty_file_is_fine(tmp_path: Path, engine: str) -> None:
     (tmp_path / "empty.log").touch()
     (tmp_path / "full.log").write_bytes(b"x\n")
-    res = run_cli("follow", str(tmp_path / "empty.log"), str(tmp_path / "full.log"), "--no-follow")
+    res = run_cli("follow", str(tmp_path / "empty.log"), str(tmp_path / "full.log"), "--no-follow", "--engine", engine)
     assert res.returncode == 0 and res.stdout == b"x\n" and res.stderr == b""
 
 
