@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,11 +104,15 @@ class Scenario:
     def run(self, contender: Contender, rep: int) -> Outcome:
         raise NotImplementedError
 
-    def fresh_dir(self, contender: Contender, rep: int) -> Path:
-        """A directory of its own for a run whose writers change the files."""
+    @contextmanager
+    def fresh_dir(self, contender: Contender, rep: int) -> Iterator[Path]:
+        """A directory of its own for a run whose writers change the files, removed after the run."""
         d = self.dir / f"rep{rep}-{contender.name.replace(' ', '_')}"
         d.mkdir()
-        return d
+        try:
+            yield d
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 class Latency(Scenario):
@@ -141,15 +146,11 @@ class Latency(Scenario):
 
     def run(self, contender: Contender, rep: int) -> Outcome:
         s = self.sizes
-        d = self.fresh_dir(contender, rep)
-        names = [f"w{i}.log" for i in range(s.latency_writers)]
-        prewrite(d, names, 1, 60)  # one line each: its arrival says the merger is following
-        writers = [writer([n], f"w{i}", s.latency_rate, s.latency_s) for i, n in enumerate(names)]
-        wl = FollowWorkload(d, names, len(names), writers, writer_seconds=s.latency_s)
-        try:
-            return run_follow(contender, wl)
-        finally:
-            shutil.rmtree(d, ignore_errors=True)
+        with self.fresh_dir(contender, rep) as d:
+            names = [f"w{i}.log" for i in range(s.latency_writers)]
+            prewrite(d, names, 1, 60)  # one line each: its arrival says the merger is following
+            writers = [writer([n], f"w{i}", s.latency_rate, s.latency_s) for i, n in enumerate(names)]
+            return run_follow(contender, FollowWorkload(d, names, len(names), writers, writer_seconds=s.latency_s))
 
 
 class Idle(Scenario):
@@ -263,16 +264,11 @@ class Rotate(Scenario):
 
     def run(self, contender: Contender, rep: int) -> Outcome:
         s = self.sizes
-        d = self.fresh_dir(contender, rep)
-        prewrite(d, ["app.log"], 1, 60)
-        rotate = ("--rotate", self.how, "--rotate-every", str(s.rotate_every))
-        wl = FollowWorkload(
-            d, ["app.log"], 1, [writer(["app.log"], "w0", s.rotate_rate, s.rotate_s, *rotate)], s.rotate_s
-        )
-        try:
-            return run_follow(contender, wl)
-        finally:
-            shutil.rmtree(d, ignore_errors=True)
+        with self.fresh_dir(contender, rep) as d:
+            prewrite(d, ["app.log"], 1, 60)
+            rotate = ("--rotate", self.how, "--rotate-every", str(s.rotate_every))
+            writers = [writer(["app.log"], "w0", s.rotate_rate, s.rotate_s, *rotate)]
+            return run_follow(contender, FollowWorkload(d, ["app.log"], 1, writers, s.rotate_s))
 
 
 class Throughput(Scenario):
