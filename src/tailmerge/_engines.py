@@ -32,7 +32,8 @@ __all__ = ["Engine", "Sink", "StopFlag", "Wait", "make_engine", "pace", "wait_bo
 log = logging.getLogger("tailmerge")
 
 T = TypeVar("T")
-STOP_POLL = 0.25  # how often a caller's plain (non-asyncio) stop event is looked at
+STOP_POLL = 0.25  # how often a duck-typed stop flag is looked at
+RELAY_WAIT = 5.0
 ACTIVE_FOLLOWERS = 8
 
 
@@ -203,9 +204,22 @@ class Engine:
         timeouts = []
         if self.options.idle_timeout is not None:
             timeouts.append(max(0.0, self.last_activity + self.options.idle_timeout - time.monotonic()))
-        if self.stop_event is not None and not isinstance(self.stop_event, asyncio.Event):
-            timeouts.append(STOP_POLL)
+        if self.stop_event is not None and not isinstance(self.stop_event, asyncio.Event | threading.Event):
+            timeouts.append(STOP_POLL)  # a duck-typed stop flag can only be looked at
         return min(timeouts, default=None)
+
+    def relay_stop_event(self) -> None:
+        """A ``threading.Event`` stop: a thread waits on it and calls stop(), so nobody polls it."""
+        event = self.stop_event
+        if not isinstance(event, threading.Event):
+            return
+
+        def relay() -> None:
+            while not self.stopping:  # the run may end first: then this thread ends within RELAY_WAIT
+                if event.wait(RELAY_WAIT):
+                    self.stop()
+
+        threading.Thread(target=relay, name="tailmerge stop relay", daemon=True).start()
 
     def check_stop(self) -> None:
         """Stop when the caller's stop event is set or the sources have been idle too long."""
@@ -387,7 +401,6 @@ class ThreadsEngine(Engine):
 
     def run_sync(self, paths: Sequence[str], discovery: Discovery | None) -> None:
         """Run in this thread until every source is done or the run is stopped."""
-        waker_stop = threading.Event()
         followers: list[threading.Thread] = []
         lock = threading.Lock()
         alive = 0  # follower threads not yet ended (counted, not scanned: there may be 10,000)
@@ -420,10 +433,9 @@ class ThreadsEngine(Engine):
                 follow(source)
 
         waker = None
+        self.relay_stop_event()
         if self.watcher.event_driven:
-            waker = threading.Thread(
-                target=self.watcher.run_blocking, args=(waker_stop,), name="tailmerge waker", daemon=True
-            )
+            waker = threading.Thread(target=self.watcher.run_blocking, name="tailmerge waker", daemon=True)
             waker.start()
         try:
             sources, discovery = self._followers(paths, discovery)
@@ -447,7 +459,7 @@ class ThreadsEngine(Engine):
             while joined < len(followers):  # discovery may have started more while we joined
                 followers[joined].join()
                 joined += 1
-            waker_stop.set()
+            self.watcher.stop_blocking()
             if waker is not None:
                 waker.join(timeout=1.0)
             self.watcher.close()
@@ -498,6 +510,7 @@ class MixedEngine(Engine):
             sources = self.new_sources(new)
             loop.call_soon_threadsafe(launch, [_bind(self.drive_blocking, s, to_loop(s)) for s in sources])
 
+        self.relay_stop_event()
         waker = asyncio.create_task(self.watcher.run()) if self.watcher.event_driven else None
         try:
             sources, discovery = self._followers(paths, discovery)
@@ -536,6 +549,7 @@ class AsyncioEngine(Engine):
         async def add_paths(new: list[str]) -> None:
             add_paths_now(new)
 
+        self.relay_stop_event()
         waker = asyncio.create_task(self.watcher.run()) if self.watcher.event_driven else None
         try:
             sources, discovery = self._followers(paths, discovery)

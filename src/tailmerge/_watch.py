@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import selectors
 import threading
 from collections import defaultdict
 from pathlib import Path
@@ -54,8 +55,11 @@ class Watcher:
     async def run(self) -> None:
         """Deliver notifications on the running event loop until cancelled."""
 
-    def run_blocking(self, stop: threading.Event) -> None:
-        """Deliver notifications from this thread until ``stop`` is set."""
+    def run_blocking(self) -> None:
+        """Deliver notifications from this thread until ``stop_blocking()`` is called."""
+
+    def stop_blocking(self) -> None:
+        """End ``run_blocking()`` (from any thread)."""
 
     def close(self) -> None:
         """Release the kernel resources."""
@@ -107,6 +111,8 @@ class InotifyWatcher(Watcher):
             | mask.MOVED_FROM | mask.MOVED_TO | mask.DELETE_SELF | mask.MOVE_SELF | mask.ONLYDIR
         )  # fmt: skip
         self._inotify = asyncinotify.Inotify()
+        self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        self._stopped = False
         self._lock = threading.Lock()  # the threads engine registers from many threads
         self._dirs: dict[str, _Dir] = {}
         self._by_wd: dict[int, str] = {}
@@ -274,16 +280,29 @@ class InotifyWatcher(Watcher):
         async for event in self._inotify:
             self._dispatch(event.watch.wd if event.watch else -1, int(event.mask), _name(event.name))
 
-    def run_blocking(self, stop: threading.Event) -> None:
-        # bounded waits, so the thread notices stop without a wake-up pipe
-        self._inotify.sync_timeout = 0.5
-        while not stop.is_set():
-            event = self._inotify.sync_get()
-            if event is not None:
-                self._dispatch(event.watch.wd if event.watch else -1, int(event.mask), _name(event.name))
+    def run_blocking(self) -> None:
+        # no timeout: an idle waker thread never wakes (each wake-up costs a garbage-collector pass over
+        # thousands of follower threads); stop_blocking() wakes it through a pipe
+        self._inotify.sync_timeout = 0  # sync_get() only takes what is ready
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._inotify.fd, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while not self._stopped:
+                selector.select()
+                while not self._stopped and (event := self._inotify.sync_get()) is not None:
+                    self._dispatch(event.watch.wd if event.watch else -1, int(event.mask), _name(event.name))
+
+    def stop_blocking(self) -> None:
+        self._stopped = True
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:
+            pass  # closed already: the waker has ended
 
     def close(self) -> None:
         self._inotify.close()
+        for fd in (self._wake_r, self._wake_w):
+            os.close(fd)
 
 
 def _name(name: Path | None) -> str | None:
