@@ -153,3 +153,11 @@ def test_labels_are_coloured_on_request_and_plain_in_a_file(tmp_path: Path) -> N
     lines = sorted(coloured.read_bytes().splitlines())
     assert lines[0].startswith(b"\x1b[") and b"a/x.log\x1b[0m | 1" in lines[0]
     assert lines[0][:5] != lines[1][:5]  # a colour per source
+
+
+def test_a_single_path_instead_of_a_list_is_refused(tmp_path: Path) -> None:
+    a = tmp_path / "a.log"
+    a.write_bytes(b"x\n")
+    for wrong in (str(a), a):
+        with pytest.raises(TypeError, match="list of paths"):
+            merge(wrong, tmp_path / "out.log", follow=False)  # type: ignore[arg-type]

@@ -192,9 +192,9 @@ def _refuse_in_loop(name: str, async_name: str) -> None:
 
 def _expand(paths: Iterable[PathArg], options: Options) -> tuple[list[str], Discovery | None]:
     """Split arguments into literal paths and glob patterns; the patterns' current matches join the paths."""
+    if isinstance(paths, str | bytes | os.PathLike):
+        raise TypeError("paths must be a list of paths, not a single path")
     args = [os.fspath(p) for p in paths]
-    if isinstance(paths, str | bytes):
-        raise TypeError("paths must be a list of paths, not a single string")
     patterns = [a for a in args if is_pattern(a)]
     literal = [a for a in args if a not in patterns]
     if not patterns:
