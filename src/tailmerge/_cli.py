@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ._api import amerge, merge
+from ._api import OptionArgs, amerge, merge
 from ._discovery import is_pattern
 from ._framing import DEFAULT_MAX_LINE_BYTES
 from ._limits import raise_fd_limit
@@ -132,6 +132,8 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--seconds", type=_positive(float, 0.5, "--seconds"), default=4.0)
     d.add_argument("--files", type=_positive(int, 1, "--files"), default=4)
     d.add_argument("--writers", type=_positive(int, 1, "--writers"), default=3)
+    for sp in (f, v, d):
+        sp.set_defaults(subparser=sp)  # so a usage error found after parsing prints this command's usage
     return p  # fmt: skip
 
 
@@ -144,12 +146,12 @@ def cli(*args: str) -> int:
         return int(e.code or 0)
     _setup_logging(getattr(ns, "verbose", False))
     if ns.command == "verify":
-        return _verify(ns, parser)
+        return _verify(ns)
     if ns.command == "demo":
         from ._demo import run_demo
 
         return run_demo(engine=ns.engine, seconds=ns.seconds, files=ns.files, writers=ns.writers)
-    return _follow(ns, parser)
+    return _follow(ns)
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -162,40 +164,41 @@ def _setup_logging(verbose: bool) -> None:
     log.propagate = False
 
 
-def _usage_error(parser: argparse.ArgumentParser, command: str, message: str) -> int:
-    for action in parser._subparsers._group_actions if parser._subparsers else []:
-        if isinstance(action, argparse._SubParsersAction):
-            action.choices[command].print_usage(sys.stderr)
-    print(f"tailmerge {command}: error: {message}", file=sys.stderr)
+def _usage_error(ns: argparse.Namespace, message: str) -> int:
+    """The subcommand's usage and ``message`` on stderr (argparse's own ``error``); exit status 2."""
+    try:
+        ns.subparser.error(message)
+    except SystemExit as e:
+        return int(e.code or 2)
     return 2
 
 
-def _verify(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+def _verify(ns: argparse.Namespace) -> int:
     for path in [*ns.inputs, ns.merged]:
         if not os.path.isfile(path):
-            return _usage_error(parser, "verify", f"{path}: no such file")
+            return _usage_error(ns, f"{path}: no such file")
     verdict = verify(ns.inputs, ns.merged, format=ns.format, max_line_bytes=ns.max_line_bytes, budget=ns.budget)
-    print(verdict.message if verdict.ok else f"FAIL: {verdict.message}" if verdict.ok is False else verdict.message)
-    return 0 if verdict.ok else 1 if verdict.ok is False else 3
+    print(("FAIL: " if verdict.ok is False else "") + verdict.message)
+    return {True: 0, False: 1, None: 3}[verdict.ok]
 
 
-def _follow(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    options = Options(
-        engine=ns.engine,
-        follow=not ns.no_follow,
-        start_at_end=ns.start == "end",
-        idle_timeout=ns.idle_exit,
-        poll_interval=ns.poll_interval,
-        max_line_bytes=ns.max_line_bytes,
-        watch=ns.watch,
-        rotate_wait=ns.rotate_wait,
-        exclude=tuple(ns.exclude),
-    )
+def _follow(ns: argparse.Namespace) -> int:
+    options: OptionArgs = {
+        "engine": ns.engine,
+        "follow": not ns.no_follow,
+        "start_at_end": ns.start == "end",
+        "idle_timeout": ns.idle_exit,
+        "poll_interval": ns.poll_interval,
+        "max_line_bytes": ns.max_line_bytes,
+        "watch": ns.watch,
+        "rotate_wait": ns.rotate_wait,
+        "exclude": tuple(ns.exclude),
+    }
     if ns.output is not None:
         for path in ns.paths:
             if not is_pattern(path) and os.path.exists(path) and os.path.exists(ns.output) \
                     and os.path.samefile(path, ns.output):  # fmt: skip
-                return _usage_error(parser, "follow", f"the output {ns.output} is also an input")
+                return _usage_error(ns, f"the output {ns.output} is also an input")
     raise_fd_limit()
     try:
         output = Output(ns.output, append=ns.append)
@@ -205,7 +208,7 @@ def _follow(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     progress = _progress(ns.paths) if ns.no_follow and sys.stderr.isatty() else None
     kwargs: dict[str, Any] = dict(format=ns.format, progress=progress.update if progress else None)
     try:
-        if options.engine == "threads":
+        if ns.engine == "threads":
             _run_threads(ns.paths, output, options, kwargs)
         else:
             asyncio.run(_run_async(ns.paths, output, options, kwargs))
@@ -223,23 +226,23 @@ def _follow(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
-async def _run_async(paths: Sequence[str], output: Output, options: Options, kwargs: dict[str, Any]) -> None:
+async def _run_async(paths: Sequence[str], output: Output, options: OptionArgs, kwargs: dict[str, Any]) -> None:
     """The asyncio and mixed engines: SIGINT and SIGTERM stop following; SIGHUP reopens the output."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, _reopen, output)
-    await amerge(paths, output, stop_event=stop, **_option_args(options), **kwargs)
+    await amerge(paths, output, stop_event=stop, **options, **kwargs)
 
 
-def _run_threads(paths: Sequence[str], output: Output, options: Options, kwargs: dict[str, Any]) -> None:
+def _run_threads(paths: Sequence[str], output: Output, options: OptionArgs, kwargs: dict[str, Any]) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGHUP, lambda *_: _reopen(output))
     try:
-        merge(paths, output, stop_event=stop, **_option_args(options), **kwargs)
+        merge(paths, output, stop_event=stop, **options, **kwargs)
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL if sig != signal.SIGINT else signal.default_int_handler)
@@ -251,10 +254,6 @@ def _reopen(output: Output) -> None:
         log.info("%s: reopened (SIGHUP)", output.name)
     except OutputError as e:
         log.error("%s", e)
-
-
-def _option_args(options: Options) -> dict[str, Any]:
-    return {name: getattr(options, name) for name in Options.__dataclass_fields__}
 
 
 def _progress(paths: Sequence[str]) -> Any:

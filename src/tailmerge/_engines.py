@@ -126,8 +126,6 @@ class _SourceWatch:
 class Engine:
     """Shared state of one run: the sources, the waker, stopping, idle time and the first failure."""
 
-    name = ""
-
     def __init__(self, options: Options, sink: Sink, stop_event: StopFlag | None = None) -> None:
         self.options = options
         self.sink = sink
@@ -397,8 +395,6 @@ def _close(follower: Follower[Any]) -> None:
 class ThreadsEngine(Engine):
     """A thread per source; the sink's lock keeps lines from mixing."""
 
-    name = "threads"
-
     def run_sync(self, paths: Sequence[str], discovery: Discovery | None) -> None:
         """Run in this thread until every source is done or the run is stopped."""
         followers: list[threading.Thread] = []
@@ -481,8 +477,6 @@ class ThreadsEngine(Engine):
 class MixedEngine(Engine):
     """Blocking followers in a dedicated executor; their lines cross to the loop, which does all writes."""
 
-    name = "mixed"
-
     async def run(self, paths: Sequence[str], discovery: Discovery | None) -> None:
         loop = asyncio.get_running_loop()
         executors: list[concurrent.futures.ThreadPoolExecutor] = []
@@ -533,8 +527,6 @@ class MixedEngine(Engine):
 
 class AsyncioEngine(Engine):
     """A task per source: reading, waiting and writing all live on the event loop."""
-
-    name = "asyncio"
 
     _loop: asyncio.AbstractEventLoop | None = None
 

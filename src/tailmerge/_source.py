@@ -80,20 +80,10 @@ class Source:
 
     # -- public ---------------------------------------------------------------------------------
 
-    @property
-    def identity(self) -> Identity | None:
-        """Identity of the file now followed at this path, if one is open."""
-        return self._current.identity if self._current else None
-
     def identities(self) -> list[Identity]:
         """Identities of every file this source holds open (current and rotated)."""
         gens = [*self._rotated, *([self._current] if self._current else [])]
         return [g.identity for g in gens]
-
-    @property
-    def offset(self) -> int:
-        """Offset just past the last line emitted from the current file."""
-        return self._current.framer.offset if self._current else 0
 
     @property
     def rotating(self) -> bool:
@@ -149,12 +139,12 @@ class Source:
 
     # -- opening --------------------------------------------------------------------------------
 
-    def _report(self, problem: str | None, level: int = logging.WARNING) -> None:
+    def _report(self, problem: str | None) -> None:
         """Log a problem once per change, so a file that stays missing is not reported on every poll."""
         if problem != self._problem:
             self._problem = problem
             if problem is not None:
-                log.log(level, "%s: %s", self.path, problem)
+                log.warning("%s: %s", self.path, problem)
 
     def _open(self) -> None:
         try:
