@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tailmerge._cli import cli
+from tailmerge.cli import cli
 
 from .conftest import PY, assert_no_traceback, file_lines, run_cli, tailmerge, wait_for
 

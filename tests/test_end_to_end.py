@@ -45,7 +45,7 @@ def test_a_line_written_in_two_halves_is_never_split(tmp_path: Path, engine: str
     verify_ok(files, out)
 
 
-def test_sigterm_flushes_everything_read_and_exits_zero(tmp_path: Path, engine: str) -> None:
+def test_sigterm_flushes_every_complete_line_and_names_the_unfinished_one(tmp_path: Path, engine: str) -> None:
     src = tmp_path / "app.log"
     src.write_bytes(b"first\nsecond\n")
     out = tmp_path / "merged.log"

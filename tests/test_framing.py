@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tailmerge import Chunk, LineFramer
-from tailmerge._framing import split_lines
+from tailmerge.core import split_lines
 
 
 def frame(chunks: list[bytes], max_line: int = 1 << 20, final: bool = True) -> list[tuple[bytes, int]]:

@@ -39,7 +39,7 @@ def test_a_100_mb_line_without_newline_keeps_memory_bounded(tmp_path: Path, engi
 
     # VmHWM, not ru_maxrss: the latter is inherited from the forking parent (pytest) across exec
     res = subprocess.run(
-        [PY, "-c", "import re, sys; from tailmerge._cli import cli; rc = cli(*sys.argv[1:]); "
+        [PY, "-c", "import re, sys; from tailmerge.cli import cli; rc = cli(*sys.argv[1:]); "
          "print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read())[1], file=sys.stderr); sys.exit(rc)",
          "follow", str(src), "-o", str(out), "--no-follow", "--engine", engine],
         capture_output=True, timeout=60,

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tailmerge import verify
-from tailmerge._sinks import labels_for
+from tailmerge.sinks import labels_for
 
 from .conftest import run_cli
 

@@ -3,15 +3,16 @@
 Sync face: :func:`follow`, :func:`merge`. Async face: :func:`afollow`, :func:`amerge`.
 """
 
-from ._api import Line, MergeStats, OptionArgs, afollow, amerge, follow, merge
-from ._framing import Chunk, LineFramer
-from ._options import ENGINES, Options
-from ._sinks import Output, OutputClosed, OutputError
-from ._verify import Verdict, verify
+from .api import MergeStats, afollow, amerge, follow, merge
+from .core import Chunk, Identity, LineFramer, Position
+from .options import ENGINES, OptionArgs, Options
+from .sinks import Line, Output, OutputClosed, OutputError
+from .verify import Verdict, verify
 
 __all__ = [
     "ENGINES",
     "Chunk",
+    "Identity",
     "Line",
     "LineFramer",
     "MergeStats",
@@ -20,6 +21,7 @@ __all__ = [
     "Output",
     "OutputClosed",
     "OutputError",
+    "Position",
     "Verdict",
     "afollow",
     "amerge",
@@ -27,4 +29,4 @@ __all__ = [
     "merge",
     "verify",
 ]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

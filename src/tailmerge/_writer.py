@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import time
 from collections.abc import Sequence
 
@@ -53,6 +54,7 @@ class _Log:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C in the demo ends writers quietly, no traceback
     p = argparse.ArgumentParser(prog="python -m tailmerge._writer")
     p.add_argument("files", nargs="+")
     p.add_argument("--id", default=str(os.getpid()))

@@ -16,8 +16,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ._framing import DEFAULT_MAX_LINE_BYTES, LineFramer, split_lines
-from ._sinks import LABEL_SEP, labels_for
+from ..core import DEFAULT_MAX_LINE_BYTES, LineFramer, split_lines
+from ..sinks.formats import LABEL_SEP, labels_for
 
 __all__ = ["DEFAULT_BUDGET", "Verdict", "read_lines", "verify"]
 

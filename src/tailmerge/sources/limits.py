@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-__all__ = ["raise_fd_limit"]
+__all__ = ["fd_limit_message", "raise_fd_limit"]
 
 log = logging.getLogger("tailmerge")
 
@@ -25,3 +25,21 @@ def raise_fd_limit() -> int:
         log.info("could not raise the open-file limit from %d to %d: %s", soft, target, e)
         return soft
     return target
+
+
+_fd_limit_explained = False
+
+
+def fd_limit_message() -> str:
+    """The full advice once per process; after that a short note per file."""
+    global _fd_limit_explained
+    if _fd_limit_explained:
+        return "cannot open: too many open files (see above)"
+    _fd_limit_explained = True
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return (
+        f"cannot open: too many open files (limit {soft}, hard limit {hard}); "
+        "raise it with `ulimit -n` (and the hard limit in limits.conf or systemd's LimitNOFILE)"
+    )

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import accumulate
 
+from .positions import Identity
+
 __all__ = ["DEFAULT_MAX_LINE_BYTES", "Chunk", "LineFramer", "split_lines"]
 
 DEFAULT_MAX_LINE_BYTES = 1 << 20
@@ -20,14 +22,18 @@ NL = b"\n"
 class Chunk:
     """A run of complete lines from one source, every line ending in a newline.
 
-    ``end`` is the byte offset in the source just past the last line. ``added_newline`` is true when the
-    run is a single piece whose newline tailmerge added (a line cut at ``max_line_bytes``, or a final line
-    with no newline); its bytes in the source then end one byte earlier.
+    ``file`` is the file the bytes came from and ``start``..``end`` their byte range in it, so a position is
+    never ambiguous across rotation. ``added_newline`` is true when the run is a single piece whose newline
+    tailmerge added (a line cut at ``max_line_bytes``, or a final line with no newline); its bytes in the
+    source then end one byte earlier. ``cut`` is true on each piece of a line cut at ``max_line_bytes``
+    but the last.
     """
 
     data: bytes
     end: int
     added_newline: bool = False
+    file: Identity | None = None
+    cut: bool = False
 
     @property
     def start(self) -> int:
@@ -63,11 +69,14 @@ class LineFramer:
     ending in an added newline, so memory stays bounded whatever the input.
     """
 
-    __slots__ = ("_max", "_offset", "_partial", "_partial_len", "oversized")
+    __slots__ = ("_file", "_max", "_offset", "_partial", "_partial_len", "oversized")
 
-    def __init__(self, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, offset: int = 0) -> None:
+    def __init__(
+        self, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, offset: int = 0, file: Identity | None = None
+    ) -> None:
         if max_line_bytes < 2:
             raise ValueError("max_line_bytes must be at least 2")
+        self._file = file
         self._max = max_line_bytes
         self._offset = offset
         self._partial: list[bytes] = []
@@ -79,6 +88,11 @@ class LineFramer:
     def offset(self) -> int:
         """Source offset just past the last byte emitted (the checkpoint position)."""
         return self._offset
+
+    @property
+    def file(self) -> Identity | None:
+        """The file this framer reads (stamped on every chunk)."""
+        return self._file
 
     @property
     def pending(self) -> int:
@@ -106,7 +120,7 @@ class LineFramer:
         self._partial.clear()
         self._partial_len = 0
         self._offset += len(data)
-        return [Chunk(data + NL, self._offset, added_newline=True)]
+        return [Chunk(data + NL, self._offset, True, self._file)]
 
     def discard(self) -> None:
         """Drop a held partial line (its bytes are gone from the source) without emitting it."""
@@ -128,7 +142,7 @@ class LineFramer:
             self._partial.clear()
             self._partial_len = 0
             self._offset += len(line)
-            out.append(Chunk(line, self._offset))
+            out.append(Chunk(line, self._offset, False, self._file))
             return nl + 1
         if len(data) < room:
             self._partial.append(data)
@@ -170,9 +184,9 @@ class LineFramer:
         if end > start:
             run = data if start == 0 and end == len(data) else data[start:end]
             self._offset += end - start
-            out.append(Chunk(run, self._offset))
+            out.append(Chunk(run, self._offset, False, self._file))
 
     def _emit_piece(self, piece: bytes, out: list[Chunk]) -> None:
         self.oversized += 1
         self._offset += len(piece)
-        out.append(Chunk(piece + NL, self._offset, added_newline=True))
+        out.append(Chunk(piece + NL, self._offset, True, self._file, True))

@@ -1,7 +1,8 @@
 """One followed path: open it, read what is new, notice truncation, rotation and deletion.
 
 A source does file I/O but never waits: ``step()`` returns the complete lines that are ready now (or
-none), and the engine decides how to wait for more. Every problem is logged once per change of state,
+none), and the engine decides how to wait for more. What a look means (grew, truncated, rotated...) is
+decided by the pure functions of ``core.positions``. Every problem is logged once per change of state,
 naming the path, and never stops other sources.
 """
 
@@ -12,51 +13,42 @@ import logging
 import os
 import stat
 import time
-from dataclasses import dataclass
 
-from ._framing import Chunk, LineFramer
+from ..core import FINGERPRINT_BYTES, Change, Chunk, Identity, LineFramer, Position, follow_path, look
+from .copytruncate import find_copy
+from .ledger import Ledger
+from .limits import fd_limit_message
 
-__all__ = ["FINGERPRINT_BYTES", "Identity", "Source"]
+__all__ = ["Source"]
 
 log = logging.getLogger("tailmerge")
 
 READ_SIZE = 1 << 20
 STEP_BUDGET = 8 << 20  # bytes one step may read from one file, so one busy file cannot starve the others
-FINGERPRINT_BYTES = 256
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """What makes an open file the same file: device and inode.
-
-    While tailmerge holds a file open its inode cannot be reused, so this is exact for live files; the
-    first bytes (the fingerprint) guard against a file rewritten in place.
-    """
-
-    dev: int
-    ino: int
-
-    @classmethod
-    def of(cls, st: os.stat_result) -> Identity:
-        return cls(st.st_dev, st.st_ino)
 
 
 class _Generation:
     """One open file that a path has pointed to (the current one, or one rotated away)."""
 
-    __slots__ = ("deadline", "fd", "fingerprint", "framer", "identity", "pos")
+    __slots__ = ("deadline", "fd", "fingerprint", "framer", "grew_at", "identity", "pos")
 
-    def __init__(self, fd: int, st: os.stat_result, framer: LineFramer) -> None:
+    def __init__(self, fd: int, identity: Identity, framer: LineFramer) -> None:
         self.fd = fd
-        self.identity = Identity.of(st)
+        self.identity = identity
         self.framer = framer
         self.pos = framer.offset  # bytes consumed from the file (emitted plus held partial)
         self.fingerprint = b""
         self.deadline: float | None = None  # monotonic time after which a rotated file is let go
+        self.grew_at = time.monotonic()
 
 
 class Source:
-    """A followed path. Not thread-safe: one engine worker drives it at a time."""
+    """A followed path. Not thread-safe: one engine worker drives it at a time.
+
+    ``start``: resume the file at this position when the path still names that file (the checkpoint
+    seam); otherwise a file is read from its start, or from its end with ``start_at_end``. ``ledger``:
+    files this run already read, so a rotated file matched again under its new name is not read twice.
+    """
 
     def __init__(
         self,
@@ -66,24 +58,27 @@ class Source:
         start_at_end: bool = False,
         rotate_wait: float = 5.0,
         follow: bool = True,
+        start: Position | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self.path = path
         self._max_line_bytes = max_line_bytes
         self._start_at_end = start_at_end
+        self._start = start
         self._rotate_wait = rotate_wait
         self._follow = follow
+        self._ledger = ledger
         self._current: _Generation | None = None
         self._rotated: list[_Generation] = []
         self._problem: str | None = None
         self._warned_long = False
         self.closed = False
 
-    # -- public ---------------------------------------------------------------------------------
+    # -- what the engine sees -------------------------------------------------------------------
 
     def identities(self) -> list[Identity]:
         """Identities of every file this source holds open (current and rotated)."""
-        gens = [*self._rotated, *([self._current] if self._current else [])]
-        return [g.identity for g in gens]
+        return [g.identity for g in self._generations()]
 
     @property
     def rotating(self) -> bool:
@@ -101,8 +96,11 @@ class Source:
             return out
         now = time.monotonic()
         for gen in list(self._rotated):
-            got = self._read(gen, out)
-            if not got and gen.deadline is not None and now >= gen.deadline:
+            if self._read(gen, out):
+                # still written to: keep it until it has been quiet for rotate_wait
+                gen.deadline = now + self._rotate_wait
+            elif gen.deadline is not None and now >= gen.deadline:
+                log.info("%s: rotated file let go after %.1f s without growth", self.path, now - gen.grew_at)
                 self._let_go(gen, out)
         if self._current is None:
             self._open()
@@ -111,31 +109,38 @@ class Source:
             self._check_path(current, out)
         return out
 
-    def finish(self) -> list[Chunk]:
-        """The source is done: close every file, emitting a final line that has no newline.
+    def finish(self, complete: bool) -> list[Chunk]:
+        """The source is done: close every file.
 
-        A held partial line is emitted (newline added) only when it ends its file; one cut short by a
-        stop in the middle of a backlog is not a final line and is left unread.
+        ``complete`` (the input was read to its end: ``--no-follow``): a final line without a newline is
+        emitted with one added. Otherwise (a stop) it stays unread and one warning names it.
         """
         out: list[Chunk] = []
         if self.closed:
             return out
-        for gen in [*self._rotated, *([self._current] if self._current else [])]:
-            try:
-                at_end = os.fstat(gen.fd).st_size == gen.pos
-            except OSError:
-                at_end = False
+        for gen in self._generations():
+            at_end = False
+            if complete:
+                try:
+                    at_end = os.fstat(gen.fd).st_size == gen.pos
+                except OSError:
+                    pass
+            if not at_end and gen.framer.pending:
+                log.warning("%s: %d bytes of an unfinished line not read", self.path, gen.framer.pending)
             self._let_go(gen, out, flush=at_end)
         self.closed = True
         return out
 
     def close(self) -> None:
         """Close every file without emitting anything more."""
-        for gen in [*self._rotated, *([self._current] if self._current else [])]:
+        for gen in self._generations():
             os.close(gen.fd)
         self._rotated.clear()
         self._current = None
         self.closed = True
+
+    def _generations(self) -> list[_Generation]:
+        return [*self._rotated, *([self._current] if self._current else [])]
 
     # -- opening --------------------------------------------------------------------------------
 
@@ -158,10 +163,8 @@ class Source:
             self._report("permission denied; retrying while it is followed")
             return
         except OSError as e:
-            if e.errno in (errno.EMFILE, errno.ENFILE):
-                self._report(_fd_limit_message())
-            else:
-                self._report(f"cannot open: {e.strerror}")
+            too_many = e.errno in (errno.EMFILE, errno.ENFILE)
+            self._report(fd_limit_message() if too_many else f"cannot open: {e.strerror}")
             return
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -169,14 +172,26 @@ class Source:
             kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
             self._report(f"is {kind}; waiting for a regular file at this path")
             return
-        offset = self._end_offset(fd, st.st_size) if self._start_at_end else 0
+        identity = Identity(st.st_dev, st.st_ino)
+        framer = LineFramer(self._max_line_bytes, self._first_offset(fd, st, identity), identity)
+        gen = _Generation(fd, identity, framer)
         self._start_at_end = False
-        gen = _Generation(fd, st, LineFramer(self._max_line_bytes, offset))
+        self._start = None
         self._current = gen
         if self._problem is not None:
             self._report(None)
             log.info("%s: opened", self.path)
         self._take_fingerprint(gen)
+
+    def _first_offset(self, fd: int, st: os.stat_result, identity: Identity) -> int:
+        if self._start is not None and self._start.file == identity and self._start.offset <= st.st_size:
+            return self._start.offset
+        if self._ledger is not None:
+            known = self._ledger.resume(self.path, identity, fd, st.st_size)
+            if known is not None:
+                log.info("%s: already read to byte %d by this run; going on from there", self.path, known)
+                return known
+        return self._end_offset(fd, st.st_size) if self._start_at_end else 0
 
     def _end_offset(self, fd: int, size: int) -> int:
         """Where ``--from end`` starts: just past the last complete line, so no line is cut."""
@@ -198,7 +213,8 @@ class Source:
             return False
         if size == gen.pos:
             return False
-        if size < gen.pos or not self._same_start(gen, size):
+        change = look(gen.pos, size, starts_same=self._same_start(gen, size))
+        if change in (Change.TRUNCATED, Change.REWRITTEN):
             self._truncated(gen, size, out)
         want = min(size - gen.pos, STEP_BUDGET)
         got = 0
@@ -214,6 +230,7 @@ class Source:
             gen.pos += len(data)
             out.extend(gen.framer.feed(data))
         if got:
+            gen.grew_at = time.monotonic()
             if len(gen.fingerprint) < FINGERPRINT_BYTES:
                 self._take_fingerprint(gen)
             if gen.framer.oversized and not self._warned_long:
@@ -235,7 +252,7 @@ class Source:
         """Whether the file still begins with the bytes it began with (else it was rewritten)."""
         known = len(gen.fingerprint)
         if not known or size < known:
-            return size >= gen.pos  # the size check alone decides; a shorter file is caught there
+            return True  # the size check alone decides; a shorter file is caught there
         try:
             return os.pread(gen.fd, known, 0) == gen.fingerprint
         except OSError:
@@ -257,47 +274,24 @@ class Source:
         gen.fingerprint = b""
 
     def _read_rest_from_copy(self, gen: _Generation, out: list[Chunk]) -> int:
-        """After copytruncate, read what was not read yet from the copy rather than lose it.
-
-        The copy is the newest file beside ours whose name starts with ours (``app.log.1``,
-        ``app.log-20261125``), that begins with our file's first bytes and is longer than what was read.
-        Returns the bytes read from it.
-        """
+        """After copytruncate, read what was not read yet from the copy rather than lose it; return how
+        many bytes were read from it."""
         if not gen.fingerprint or len(gen.fingerprint) < min(FINGERPRINT_BYTES, gen.pos):
             return 0
-        folder, base = os.path.split(os.path.abspath(self.path))
-        try:
-            names = os.listdir(folder)
-        except OSError:
+        fd = find_copy(self.path, gen.identity, gen.fingerprint, gen.pos)
+        if fd is None:
             return 0
-        candidates = []
-        for name in names:
-            if name == base or not name.startswith(base):
-                continue
-            try:
-                st = os.stat(os.path.join(folder, name))
-            except OSError:
-                continue
-            if stat.S_ISREG(st.st_mode) and st.st_size > gen.pos and Identity.of(st) != gen.identity:
-                candidates.append((st.st_mtime_ns, name, st.st_size))
-        for _, name, size in sorted(candidates, reverse=True):
-            try:
-                fd = os.open(os.path.join(folder, name), os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
-            except OSError:
-                continue
-            try:
-                if os.pread(fd, len(gen.fingerprint), 0) != gen.fingerprint:
-                    continue
-                start = gen.pos
-                while gen.pos < size and (data := os.pread(fd, min(READ_SIZE, size - gen.pos), gen.pos)):
-                    gen.pos += len(data)
-                    out.extend(gen.framer.feed(data))
-                return gen.pos - start
-            except OSError:
-                continue
-            finally:
-                os.close(fd)
-        return 0
+        start = gen.pos
+        try:
+            size = os.fstat(fd).st_size
+            while gen.pos < size and (data := os.pread(fd, min(READ_SIZE, size - gen.pos), gen.pos)):
+                gen.pos += len(data)
+                out.extend(gen.framer.feed(data))
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        return gen.pos - start
 
     # -- rotation -------------------------------------------------------------------------------
 
@@ -309,13 +303,13 @@ class Source:
             st = None
         except OSError:
             return
-        if st is not None and Identity.of(st) == gen.identity:
-            return
-        if st is None and not _unlinked(gen.fd):
-            return  # renamed away, nothing at the path yet: it is still the newest file; keep reading it
-        # rotated (renamed, then a new file created) or deleted: a writer may still hold the old file,
-        # so it is read for rotate_wait more seconds while the path is followed afresh
-        what = "deleted" if st is None else "rotated; following the new file from its start"
+        at_path = Identity(st.st_dev, st.st_ino) if st is not None else None
+        change = follow_path(gen.identity, at_path, linked=_linked(gen.fd))
+        if change in (Change.SAME, Change.MOVED):
+            return  # MOVED: renamed away, nothing at the path yet: still the newest file; keep reading it
+        # rotated or deleted: a writer may still hold the old file, so it is read until it has been quiet
+        # for rotate_wait seconds, while the path is followed afresh
+        what = "deleted" if change is Change.DELETED else f"{change.value}; following the new file from its start"
         log.info("%s: %s", self.path, what)
         gen.deadline = time.monotonic() + self._rotate_wait
         self._rotated.append(gen)
@@ -329,6 +323,8 @@ class Source:
     def _let_go(self, gen: _Generation, out: list[Chunk], *, flush: bool = True) -> None:
         if flush:
             out.extend(gen.framer.flush())
+        if self._ledger is not None and not gen.framer.pending:
+            self._ledger.record(self.path, gen.identity, gen.fingerprint, gen.framer.offset)
         os.close(gen.fd)
         if gen in self._rotated:
             self._rotated.remove(gen)
@@ -336,26 +332,8 @@ class Source:
             self._current = None
 
 
-def _unlinked(fd: int) -> bool:
+def _linked(fd: int) -> bool:
     try:
-        return os.fstat(fd).st_nlink == 0
+        return os.fstat(fd).st_nlink > 0
     except OSError:
-        return True
-
-
-_fd_limit_explained = False
-
-
-def _fd_limit_message() -> str:
-    """The full advice once per process; after that a short note per file."""
-    global _fd_limit_explained
-    if _fd_limit_explained:
-        return "cannot open: too many open files (see above)"
-    _fd_limit_explained = True
-    import resource
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    return (
-        f"cannot open: too many open files (limit {soft}, hard limit {hard}); "
-        "raise it with `ulimit -n` (and the hard limit in limits.conf or systemd's LimitNOFILE)"
-    )
+        return False

@@ -7,7 +7,7 @@ import glob
 import os
 from collections.abc import Iterable
 
-from ._watch import Signal, Watcher
+from ..watch import Signal, Watcher
 
 __all__ = ["Discovery", "is_pattern"]
 
@@ -52,7 +52,7 @@ class Discovery:
             self._watch_dirs()
         return new
 
-    def finish(self) -> list[str]:
+    def finish(self, complete: bool) -> list[str]:
         return []
 
     def next_deadline(self) -> float | None:

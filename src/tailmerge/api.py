@@ -1,0 +1,291 @@
+"""The public API: a sync face and an async face over the same pipeline.
+
+The async face (``afollow``, ``amerge``) runs an engine on the caller's loop. The sync face runs the
+asyncio core too (bottom-up): ``merge`` with ``asyncio.run``, ``follow`` through a portal (an event loop in
+a helper thread) that hands batches of lines to the caller's thread. Only ``merge(engine="threads")`` runs
+without an event loop at all, as the note's thread-per-file design does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from typing_extensions import Unpack
+
+from .bridge import Portal, StopFlag, StopToken, refuse_in_loop
+from .merge import Merge
+from .options import OptionArgs, Options
+from .run import Run, run_async, run_blocking
+from .sinks import FORMATS, FileSink, Line, LineQueue, Output, Sink
+from .sources import Discovery, is_pattern
+
+__all__ = ["Line", "MergeStats", "afollow", "amerge", "follow", "merge"]
+
+PathArg = str | os.PathLike[str]
+
+
+@dataclass
+class MergeStats:
+    """What a merge did."""
+
+    bytes: int = 0
+    """Bytes written to the output."""
+    sources: int = 0
+    """Sources followed (files found later by a glob included)."""
+    elapsed: float = 0.0
+    per_source: dict[str, int] = field(default_factory=dict)
+    """Bytes read from each source path (lines are not counted: raw output never looks at each line)."""
+    unwritten: int = 0
+    """Bytes that could not be written before giving up on a stalled output after a signal."""
+
+
+# -- building a run ---------------------------------------------------------------------------------
+
+
+def _expand(paths: Iterable[PathArg], options: Options) -> tuple[list[str], Discovery | None]:
+    """Split arguments into literal paths and glob patterns; the patterns' current matches join the paths."""
+    if isinstance(paths, str | bytes | os.PathLike):
+        raise TypeError("paths must be a list of paths, not a single path")
+    args = [os.fspath(p) for p in paths]
+    patterns = [a for a in args if is_pattern(a)]
+    literal = [a for a in args if a not in patterns]
+    if not patterns:
+        return literal, None
+    discovery = Discovery(patterns, options.exclude)
+    return literal + discovery.step(), discovery
+
+
+def check_output(paths: Iterable[str], output: str | None) -> None:
+    """Refuse an output that is one of the literal inputs (by identity: a link to it counts), before the
+    output is opened, and so truncated. Glob matches of the output are left out while following."""
+    if output is None or not os.path.exists(output):
+        return
+    for path in paths:
+        if not is_pattern(path) and os.path.exists(path) and os.path.samefile(path, output):
+            raise ValueError(f"the output {output} is also an input ({path})")
+
+
+def make_run(paths: Iterable[PathArg], opts: Options, sinks: list[Sink], output: Output | None = None) -> Run:
+    """A run of ``paths`` into ``sinks``; ``output`` (its file) is never followed as an input."""
+    initial, discovery = _expand(paths, opts)
+    run = Run(opts, Merge(sinks), StopToken(), initial, discovery)
+    if output is not None:
+        run.leave_out(output.identity())
+    return run
+
+
+# -- merge --------------------------------------------------------------------------------------------
+
+
+def _merge_run(
+    paths: Iterable[PathArg],
+    output: PathArg | Output | None,
+    fmt: str,
+    append: bool,
+    colour: bool | None,
+    progress: Callable[[int], None] | None,
+    opts: Options,
+) -> tuple[Run, FileSink]:
+    if fmt not in FORMATS:  # before the output is opened (and truncated)
+        raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    if isinstance(paths, str | bytes | os.PathLike):
+        raise TypeError("paths must be a list of paths, not a single path")
+    args = [os.fspath(p) for p in paths]
+    if isinstance(output, Output):
+        out = output
+    else:
+        check_output(args, os.fspath(output) if output is not None else None)
+        out = Output(os.fspath(output) if output is not None else None, append=append)
+    try:
+        sink = FileSink(out, fmt, colour=out.isatty() if colour is None else colour, progress=progress)
+        return make_run(args, opts, [sink], out), sink
+    except BaseException:
+        out.close()
+        raise
+
+
+def _stats(run: Run, sink: FileSink, started: float, written_before: int) -> MergeStats:
+    return MergeStats(
+        bytes=sink.output.bytes - written_before,
+        sources=len(run.merge.origins),
+        elapsed=time.monotonic() - started,
+        per_source=dict(run.merge.consumed),
+        unwritten=run.unwritten,
+    )
+
+
+async def amerge(
+    paths: Iterable[PathArg],
+    output: PathArg | Output | None = None,
+    *,
+    format: str = "raw",
+    append: bool = False,
+    colour: bool | None = None,
+    progress: Callable[[int], None] | None = None,
+    stop_event: StopFlag | None = None,
+    **options: Unpack[OptionArgs],
+) -> MergeStats:
+    """Follow ``paths`` and merge their complete lines into ``output`` (a path; None: standard output).
+
+    ``format`` is ``raw``, ``labeled`` or ``jsonl``. An existing output file is truncated unless
+    ``append``; an output that is one of the inputs is refused (ValueError) before it is opened.
+    ``colour`` colours labels (default: when the output is a terminal). ``progress`` is called with the
+    input bytes consumed by each write. Returns when the sources are done (``follow=False``), idle
+    (``idle_timeout``), ``stop_event`` is set, or on cancellation. Output errors raise
+    :class:`tailmerge.OutputError`.
+    """
+    opts = Options(**options)
+    started = time.monotonic()
+    run, sink = _merge_run(paths, output, format, append, colour, progress, opts)
+    return await _amerge_run(run, sink, stop_event, started)
+
+
+def merge(
+    paths: Iterable[PathArg],
+    output: PathArg | Output | None = None,
+    *,
+    format: str = "raw",
+    append: bool = False,
+    colour: bool | None = None,
+    progress: Callable[[int], None] | None = None,
+    stop_event: StopFlag | None = None,
+    **options: Unpack[OptionArgs],
+) -> MergeStats:
+    """Blocking :func:`amerge`. The threads engine runs here without an event loop; the others run the
+    asyncio core with ``asyncio.run``. Ctrl-C stops the merge, closes everything, then raises
+    KeyboardInterrupt. Raises RuntimeError inside a running event loop."""
+    refuse_in_loop("merge", "amerge")
+    opts = Options(**options)
+    started = time.monotonic()
+    run, sink = _merge_run(paths, output, format, append, colour, progress, opts)
+    with interrupts_stop(run.token):
+        if opts.engine != "threads":
+            return asyncio.run(_amerge_run(run, sink, stop_event, started))
+        _refuse_async_flag(stop_event, "merge")
+        before = sink.output.bytes
+        unlink = run.token.link(stop_event)
+        try:
+            run_blocking(run)
+        finally:
+            unlink()
+            sink.close()
+        return _stats(run, sink, started, before)
+
+
+async def _amerge_run(run: Run, sink: FileSink, stop_event: StopFlag | None, started: float) -> MergeStats:
+    before = sink.output.bytes
+    unlink = run.token.link(stop_event)
+    try:
+        await run_async(run)
+    finally:
+        unlink()
+        sink.close()
+    return _stats(run, sink, started, before)
+
+
+@contextmanager
+def interrupts_stop(token: StopToken) -> Iterator[None]:
+    """While inside, Ctrl-C stops ``token`` (reason ``signal``) instead of interrupting wherever the main
+    thread is; on leaving, everything has been closed and KeyboardInterrupt is raised afresh."""
+    installed = threading.current_thread() is threading.main_thread() and (
+        signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    )
+    if installed:
+        signal.signal(signal.SIGINT, lambda *_: token.stop("signal"))
+    try:
+        yield
+    finally:
+        if installed:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    if installed and token.reason == "signal":
+        raise KeyboardInterrupt
+
+
+def _refuse_async_flag(stop_event: StopFlag | None, name: str) -> None:
+    if isinstance(stop_event, asyncio.Event):
+        raise TypeError(f"tailmerge.{name}() takes a threading.Event as stop_event; an asyncio.Event needs a{name}()")
+
+
+# -- follow -------------------------------------------------------------------------------------------
+
+
+async def afollow(
+    paths: Iterable[PathArg],
+    *,
+    stop_event: StopFlag | None = None,
+    **options: Unpack[OptionArgs],
+) -> AsyncIterator[Line]:
+    """Follow ``paths`` and yield each complete :class:`Line` as it is written.
+
+    Ends when the sources are done (``follow=False``), idle (``idle_timeout``) or ``stop_event`` is set (no
+    line is yielded after that). Leaving the loop early (``break``, ``aclose()``, cancellation) stops the
+    run and closes the files.
+    """
+    queue = LineQueue()
+    run = make_run(paths, Options(**options), [queue])
+    unlink = run.token.link(stop_event)
+    task = asyncio.create_task(run_async(run))
+    try:
+        while (batches := await queue.aget()) is not None:
+            for batch in batches:
+                for line in batch:
+                    if stop_event is not None and stop_event.is_set():
+                        return
+                    yield line
+        await task  # raise what stopped the run, if anything did
+    finally:
+        run.token.stop("consumer")
+        queue.close()
+        unlink()
+        if not task.done():
+            await asyncio.wait([task])
+
+
+def follow(
+    paths: Iterable[PathArg],
+    *,
+    stop_event: StopFlag | None = None,
+    **options: Unpack[OptionArgs],
+) -> Iterator[Line]:
+    """Blocking :func:`afollow`: iterate lines in ordinary threaded code.
+
+    The asyncio core runs in a helper thread (a blocking portal); the caller's thread receives batches of
+    lines. Break out of the loop or call ``close()`` to stop early; Ctrl-C raises KeyboardInterrupt in the
+    loop; either way every thread ends and every file is closed. Raises RuntimeError inside a running
+    event loop.
+    """
+    refuse_in_loop("follow", "afollow")
+    _refuse_async_flag(stop_event, "follow")
+    queue = LineQueue()
+    run = make_run(paths, Options(**options), [queue])
+    return _follow_lines(run, queue, stop_event)
+
+
+def _follow_lines(run: Run, queue: LineQueue, stop_event: StopFlag | None) -> Iterator[Line]:
+    portal = Portal()
+    unlink = run.token.link(stop_event)
+    done = portal.submit(run_async(run))
+    ended = False
+    try:
+        while (batches := queue.get()) is not None:
+            for batch in batches:
+                for line in batch:
+                    if stop_event is not None and stop_event.is_set():
+                        return
+                    yield line
+        ended = True
+    finally:
+        run.token.stop("consumer")
+        queue.close()
+        unlink()
+        error = done.exception()  # waits for the run's end: every follower has stopped
+        portal.close()
+    if ended and error is not None:
+        raise error

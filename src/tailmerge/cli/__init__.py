@@ -1,0 +1,80 @@
+"""The command line: ``tailmerge follow``, ``tailmerge verify``, ``tailmerge demo``.
+
+``cli(*args)`` is a plain function returning the exit status, so tests call it directly.
+Exit status: 0 done; 1 a failure (output unwritable or not all written, verify disproved); 2 bad usage;
+3 verify undecided; 141 the reader of our output went away (as GNU tools killed by SIGPIPE).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from .. import __version__
+from ..verify import verify
+from .follow import UsageError, run_follow
+from .parser import build_parser
+
+__all__ = ["cli", "main"]
+
+log = logging.getLogger("tailmerge")
+
+
+def cli(*args: str) -> int:
+    """Run the command line with ``args``; return the exit status."""
+    parser = build_parser(__version__)
+    try:
+        ns, extra = parser.parse_known_args(args)
+    except SystemExit as e:
+        return int(e.code or 0)
+    if ns.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        if extra:
+            raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
+        _setup_logging(getattr(ns, "verbose", False))
+        if ns.command == "verify":
+            return _verify(ns)
+        if ns.command == "demo":
+            from .demo import run_demo
+
+            return run_demo(engine=ns.engine, seconds=ns.seconds, files=ns.files, writers=ns.writers)
+        return run_follow(ns)
+    except UsageError as e:
+        return _usage_error(ns, str(e))
+
+
+def _setup_logging(verbose: bool) -> None:
+    if log.handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("tailmerge: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO if verbose else logging.WARNING)
+    log.propagate = False
+
+
+def _usage_error(ns: argparse.Namespace, message: str) -> int:
+    """The subcommand's usage and ``message`` on stderr (argparse's own ``error``); exit status 2."""
+    try:
+        ns.subparser.error(message)
+    except SystemExit as e:
+        return int(e.code or 2)
+    return 2
+
+
+def _verify(ns: argparse.Namespace) -> int:
+    for path in [*ns.inputs, ns.merged]:
+        if not os.path.isfile(path):
+            raise UsageError(f"{path}: no such file")
+    verdict = verify(ns.inputs, ns.merged, format=ns.format, max_line_bytes=ns.max_line_bytes, budget=ns.budget)
+    print(("FAIL: " if verdict.ok is False else "") + verdict.message)
+    return {True: 0, False: 1, None: 3}[verdict.ok]
+
+
+def main() -> None:
+    """Console entry point."""
+    sys.exit(cli(*sys.argv[1:]))

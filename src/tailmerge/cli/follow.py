@@ -1,0 +1,115 @@
+"""``tailmerge follow``: the merge into a file or standard output, stopped by signals."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from ..api import check_output, make_run
+from ..options import Options
+from ..run import Run, run_async, run_blocking
+from ..sinks import FileSink, Output, OutputClosed, OutputError
+from ..sources import raise_fd_limit
+from .parser import options_from
+
+__all__ = ["EXIT_PIPE", "run_follow"]
+
+log = logging.getLogger("tailmerge")
+EXIT_PIPE = 141
+
+
+class UsageError(Exception):
+    """Bad usage found after parsing: printed with the command's usage, exit status 2."""
+
+
+def run_follow(ns: argparse.Namespace) -> int:
+    try:
+        opts = Options(**options_from(ns))
+        check_output(ns.paths, ns.output)
+    except (ValueError, TypeError) as e:
+        raise UsageError(str(e)) from None
+    raise_fd_limit()
+    try:
+        output = Output(ns.output, append=ns.append)
+    except OutputError as e:
+        print(f"tailmerge: {e}", file=sys.stderr)
+        return 1
+    progress = _progress(ns.paths) if not opts.follow and sys.stderr.isatty() else None
+    sink = FileSink(output, ns.format, colour=output.isatty(), progress=progress.update if progress else None)
+    run = make_run(ns.paths, opts, [sink], output)
+    try:
+        with _signals_stop(run, output):
+            if opts.engine == "threads":
+                run_blocking(run)
+            else:
+                asyncio.run(run_async(run))
+    except OutputClosed:
+        _silence_stdout()
+        return EXIT_PIPE
+    except OutputError as e:
+        print(f"tailmerge: {e}", file=sys.stderr)
+        return 1
+    finally:
+        sink.close()
+        if progress is not None:
+            progress.close()
+    if run.unwritten:
+        print(
+            f"tailmerge: {output.name}: {run.unwritten} bytes not written (its reader stopped reading)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+@contextmanager
+def _signals_stop(run: Run, output: Output) -> Iterator[None]:
+    """SIGINT and SIGTERM stop the run (exit within a second); SIGHUP reopens the output (logrotate)."""
+    stop = lambda *_: run.token.stop("signal")  # noqa: E731
+    previous = {
+        sig: signal.signal(sig, handler)
+        for sig, handler in (
+            (signal.SIGINT, stop),
+            (signal.SIGTERM, stop),
+            (signal.SIGHUP, lambda *_: _reopen(output)),
+        )
+    }
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _reopen(output: Output) -> None:
+    try:
+        output.reopen()
+        log.info("%s: reopened (SIGHUP)", output.name)
+    except OutputError as e:
+        log.error("%s", e)
+
+
+def _progress(paths: list[str]) -> Any:
+    from tqdm import tqdm
+
+    total = 0
+    for p in paths:
+        try:
+            total += os.path.getsize(p)
+        except OSError:
+            pass
+    return tqdm(total=total, unit="B", unit_scale=True, file=sys.stderr, desc="tailmerge", leave=False)
+
+
+def _silence_stdout() -> None:
+    # the reader is gone: point stdout at /dev/null so the interpreter's final flush stays quiet
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)

@@ -1,0 +1,113 @@
+"""The command line's grammar. ``follow``'s options come from the fields of :class:`Options` (flags, help,
+defaults, bounds), so the CLI has no default of its own."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+from dataclasses import MISSING, fields
+from typing import Any, cast
+
+from ..core import DEFAULT_MAX_LINE_BYTES
+from ..options import ENGINES, OptionArgs, Options
+from ..sinks import FORMATS
+from ..verify import DEFAULT_BUDGET
+
+__all__ = ["build_parser", "number", "options_from"]
+
+
+def number(kind: type[float] | type[int], minimum: float, what: str, *, inclusive: bool = True) -> Callable[[str], Any]:
+    """An argparse type: a finite number of ``kind``, at least (or more than) ``minimum``."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{what} must be a finite number, not {text}")
+        if value < minimum or (not inclusive and value == minimum):
+            bound = f"at least {minimum:g}" if inclusive else f"more than {minimum:g}"
+            raise argparse.ArgumentTypeError(f"{what} must be {bound}, not {text}")
+        return value
+
+    return parse
+
+
+def _add_option_fields(p: argparse.ArgumentParser) -> None:
+    """One argument per field of Options, as its metadata says."""
+    defaults = Options()
+    for f in fields(Options):
+        meta = dict(f.metadata)
+        flag, help_text = meta.pop("flag"), meta.pop("help")
+        default = getattr(defaults, f.name)
+        if f.name == "follow":
+            p.add_argument(flag, dest=f.name, action="store_false", help=help_text)
+        elif f.name == "start_at_end":
+            p.add_argument(flag, dest=f.name, default="start", help=f"{help_text} (default: start)", **meta)
+        elif f.name == "exclude":
+            p.add_argument(flag, dest=f.name, action="append", default=[], help=help_text, **meta)
+        else:
+            if "minimum" in meta:
+                kind = int if f.default is not MISSING and type(f.default) is int else float
+                meta["type"] = number(kind, meta.pop("minimum"), flag, inclusive=f.name != "poll_interval")
+            shown = "none" if default is None else default
+            p.add_argument(flag, dest=f.name, default=default, help=f"{help_text} (default: {shown})", **meta)
+
+
+def options_from(ns: argparse.Namespace) -> OptionArgs:
+    """The API's keyword options from parsed arguments, field by field."""
+    values: dict[str, Any] = {f.name: getattr(ns, f.name) for f in fields(Options)}
+    values["start_at_end"] = values["start_at_end"] == "end"
+    values["exclude"] = tuple(values["exclude"])
+    return cast(OptionArgs, values)
+
+
+def build_parser(version: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="tailmerge",
+        description="Follow many growing log files and merge their complete lines into one stream.",
+    )
+    p.add_argument("--version", action="version", version=f"tailmerge {version}")
+    sub = p.add_subparsers(dest="command", metavar="{follow,verify,demo}")
+
+    f = sub.add_parser(
+        "follow",
+        help="follow files and merge their lines",
+        description="Follow files and merge their complete lines. "
+        "Quote glob patterns so the shell leaves them to tailmerge.",
+    )
+    f.add_argument("paths", nargs="+", metavar="PATH", help="a file, or a quoted glob pattern ('logs/*.log', '**')")
+    f.add_argument("-o", "--output", metavar="OUTPUT", help="write here (truncated unless --append); default stdout")
+    f.add_argument("--append", action="store_true", help="append to OUTPUT instead of truncating it")
+    f.add_argument("--format", choices=FORMATS, default="raw", help="output format (default: raw)")
+    _add_option_fields(f)
+    f.add_argument("-v", "--verbose", action="store_true", help="also report rotations and reopened files")
+
+    v = sub.add_parser("verify", help="check that a merged output holds every input line once, in order")
+    v.add_argument("inputs", nargs="+", metavar="INPUT")
+    v.add_argument("--merged", required=True, metavar="OUTPUT", help="the merged output to check")
+    v.add_argument("--format", choices=FORMATS, default="raw", help="format of the merged output (default: raw)")
+    v.add_argument(
+        "--max-line-bytes",
+        type=number(int, 2, "--max-line-bytes"),
+        metavar="N",
+        default=DEFAULT_MAX_LINE_BYTES,
+        help=f"as given to follow (default: {DEFAULT_MAX_LINE_BYTES})",
+    )
+    v.add_argument(
+        "--budget",
+        type=number(int, 1, "--budget"),
+        default=DEFAULT_BUDGET,
+        help=f"choices the raw search may try before it says it cannot decide (default: {DEFAULT_BUDGET})",
+    )
+
+    d = sub.add_parser("demo", help="merge live writers on demo data, then verify the merge")
+    d.add_argument("--engine", choices=ENGINES, default=Options().engine, help="(default: %(default)s)")
+    d.add_argument("--seconds", type=number(float, 0.5, "--seconds"), default=4.0, help="(default: %(default)s)")
+    d.add_argument("--files", type=number(int, 1, "--files"), default=4, help="(default: %(default)s)")
+    d.add_argument("--writers", type=number(int, 1, "--writers"), default=3, help="(default: %(default)s)")
+    for sp in (f, v, d):
+        sp.set_defaults(subparser=sp)  # so a usage error found after parsing prints this command's usage
+    return p

@@ -1,0 +1,307 @@
+"""One run of the pipeline: sources and their waker, the stop token, the merge, and the two drivers.
+
+The start, supervision and stop sequence lives here once, in a blocking and an awaiting form (the
+declared twins ``execute_blocking``/``execute_async``, as ``drive_blocking``/``drive_async`` are); an
+engine only says how a follower waits and where it hands over (``run.engines``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol, TypeVar
+
+from ..bridge import StopToken, call_soon
+from ..core import Follower, Identity, Wait, pace
+from ..merge import Merge
+from ..options import Options
+from ..sinks import Origin
+from ..sources import Discovery, Ledger, Source
+from ..watch import Signal, Watcher, make_watcher
+
+__all__ = ["Engine", "Run"]
+
+log = logging.getLogger("tailmerge")
+
+T = TypeVar("T")
+ACTIVE_FOLLOWERS = 8
+STOP_GRACE = 0.8  # seconds sinks may take to deliver what is queued after a signal, before giving up
+
+
+class Engine(Protocol):
+    """A launch strategy: how followers are started and waited for."""
+
+    def launch(self, followers: Sequence[Follower[Any]]) -> None:
+        """Start following (called again for files found later)."""
+
+    def start_waker(self) -> None: ...
+
+    def join_blocking(self) -> None:
+        """Wait until every follower has ended, then stop the waker (the blocking sequence)."""
+
+    async def join_async(self) -> None:
+        """Await every follower's end, then the waker's (the awaiting sequence)."""
+
+
+class Run:
+    """The shared state of one run. Thread-safe where the threads engine needs it."""
+
+    def __init__(
+        self, options: Options, merge: Merge, token: StopToken, paths: Sequence[str], discovery: Discovery | None
+    ) -> None:
+        self.options = options
+        self.merge = merge
+        self.token = token
+        self.watcher: Watcher = make_watcher(options.watch) if options.follow else Watcher()
+        if options.watch == "inotify" and not self.watcher.event_driven:
+            log.warning("--watch inotify: inotify could not be used; polling instead")
+        self.ledger = Ledger()
+        self.origins: dict[Source, Origin] = {}
+        self.unwritten = 0
+        """Bytes the sinks could not deliver after a stop (set when the run has finished)."""
+        self._left_out: Identity | None = None
+        self._paths: set[str] = set()
+        self._lock = threading.Lock()
+        self._alive = 0
+        self._initial = list(paths)
+        self.discovery = discovery if options.follow else None
+        # at most this many blocking followers read or hand over at once; the rest sleep on the
+        # semaphore instead of fighting for the GIL (thousands of runnable threads starve the loop)
+        self.gate = threading.BoundedSemaphore(ACTIVE_FOLLOWERS)
+
+    # -- sources --------------------------------------------------------------------------------
+
+    def initial(self) -> list[Follower[Any]]:
+        followers: list[Follower[Any]] = list(self.new_sources(self._initial))
+        if self.discovery is not None:
+            with self._lock:
+                self._alive += 1
+            followers.append(self.discovery)
+        return followers
+
+    def leave_out(self, file: Identity | None) -> None:
+        """Never follow ``file`` (the output: an input glob that matches it would feed the merge on itself)."""
+        self._left_out = file
+
+    def new_sources(self, paths: Sequence[str]) -> list[Source]:
+        """Sources for ``paths``, leaving out any already followed by name or by identity (a hard link, a
+        symlink, or a rotated file that a glob matches again under its new name). Each is counted alive
+        from here: the caller launches it, and the run is done when the last follower has ended."""
+        with self._lock:
+            held = {i for s in self.origins for i in s.identities()}
+            new: list[Source] = []
+            for path in paths:
+                key = os.path.abspath(path)
+                if key in self._paths:
+                    continue
+                try:
+                    st = os.stat(path)
+                    ident = Identity(st.st_dev, st.st_ino)
+                    if ident == self._left_out:
+                        self._paths.add(key)
+                        log.warning("%s: is the output; left out", path)
+                        continue
+                    if ident in held:
+                        continue
+                    held.add(ident)
+                except OSError:
+                    pass  # missing or unreadable: the source itself reports it
+                self._paths.add(key)
+                new.append(self._source(path))
+            for source, origin in zip(new, self.merge.add_sources([s.path for s in new]), strict=True):
+                self.origins[source] = origin
+            self._alive += len(new)
+        return new
+
+    def _source(self, path: str) -> Source:
+        o = self.options
+        return Source(
+            path,
+            max_line_bytes=o.max_line_bytes,
+            start_at_end=o.start_at_end,
+            rotate_wait=o.rotate_wait,
+            follow=o.follow,
+            ledger=self.ledger,
+        )
+
+    # -- the sequence ---------------------------------------------------------------------------
+
+    def execute_blocking(self, engine: Engine) -> None:
+        """Run in this thread until every follower is done or the run is stopped."""
+        engine.start_waker()
+        try:
+            engine.launch(self.initial())
+            self._check_done()
+            while not self.token.wait(self._idle_left()):
+                self._check_idle()
+        finally:
+            self.token.stop("done")
+            engine.join_blocking()
+            self._close(engine)
+
+    async def execute_async(self, engine: Engine) -> None:
+        """Await until every follower is done or the run is stopped."""
+        engine.start_waker()
+        try:
+            engine.launch(self.initial())
+            self._check_done()
+            while not await self.token.wait_async(self._idle_left()):
+                self._check_idle()
+        finally:
+            self.token.stop("done")
+            await engine.join_async()
+            self._close(engine)
+
+    def _close(self, engine: Engine) -> None:
+        self.watcher.close()
+
+    def raise_failure(self) -> None:
+        """Raise the first error of the run (a follower's, or a sink's, even one met while finishing)."""
+        if self.token.error is not None:
+            raise self.token.error
+
+    def grace(self) -> float | None:
+        """How long sinks may take to deliver what they hold: after a signal, what is left of STOP_GRACE
+        (a stalled reader of the output must not hold up the exit); otherwise as long as they need."""
+        token = self.token
+        if token.reason != "signal" or token.stopped_at is None:
+            return None
+        return max(0.0, token.stopped_at + STOP_GRACE - time.monotonic())
+
+    def _idle_left(self) -> float | None:
+        idle = self.options.idle_timeout
+        return None if idle is None else max(0.0, self.merge.last_activity + idle - time.monotonic())
+
+    def _check_idle(self) -> None:
+        idle = self.options.idle_timeout
+        if idle is not None and time.monotonic() - self.merge.last_activity >= idle:
+            log.info("no source grew for %g s; stopping", idle)
+            self.token.stop("idle")
+
+    def _check_done(self) -> None:
+        with self._lock:
+            if self._alive == 0:
+                self.token.stop("done")
+
+    @contextmanager
+    def _alive_while(self) -> Iterator[None]:
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._alive -= 1
+            self._check_done()
+
+    # -- the drivers ----------------------------------------------------------------------------
+
+    def _plan(self, follower: Follower[T], event_driven: bool) -> Iterator[list[T] | Wait]:
+        o = self.options
+        return pace(
+            follower, follow=o.follow, event_driven=event_driven, poll_interval=o.poll_interval, poll_max=o.poll_max
+        )
+
+    @contextmanager
+    def _subscribed(self, follower: Follower[Any], signal: Signal, wake: Callable[[], None]) -> Iterator[bool]:
+        """Register ``signal`` with the waker, and ``wake`` with the stop token, while ``follower`` is
+        driven; yields whether the follower is event-driven (else it polls)."""
+        handle = self.token.on_stop(wake)
+        try:
+            if isinstance(follower, Discovery):
+                event_driven = follower.watch(self.watcher, signal)
+            else:
+                event_driven = self.watcher.watch_file(follower.path, signal)
+        except OSError:
+            event_driven = False
+        try:
+            yield event_driven
+        finally:
+            if isinstance(follower, Discovery):
+                follower.unwatch(self.watcher, signal)
+            else:
+                self.watcher.unwatch_file(follower.path, signal)
+            self.token.forget(handle)
+
+    def drive_blocking(self, follower: Follower[T], hand_over: Callable[[list[T]], None]) -> None:
+        """Follow until done or stopped, blocking this thread between looks (the note's ``tail_file``).
+
+        Stopping is looked at before the plan is resumed, never between a read and its hand-over: lines
+        read are always handed over, and nothing more is read once the run is stopping."""
+        signal = threading.Event()
+        with self._alive_while(), self._subscribed(follower, signal, signal.set) as event_driven:
+            gate = self.gate
+            gate.acquire()
+            try:
+                complete = True
+                for action in self._plan(follower, event_driven):
+                    if isinstance(action, Wait):
+                        gate.release()
+                        signal.wait(action.timeout)
+                        signal.clear()
+                        if self.token.is_set():
+                            # leave without queueing for the gate: 10,000 followers stopping at once would
+                            # otherwise take turns, eight at a time
+                            gate = _NO_GATE
+                        gate.acquire()
+                    else:
+                        hand_over(action)
+                    if self.token.is_set():
+                        complete = False
+                        break
+                if final := follower.finish(complete):
+                    hand_over(final)
+            except BaseException as e:
+                self.token.fail(e)
+                _close(follower)
+            finally:
+                gate.release()
+
+    async def drive_async(self, follower: Follower[T], hand_over: Callable[[list[T]], Awaitable[None]]) -> None:
+        """Follow until done or stopped, awaiting between looks; as ``drive_blocking``."""
+        signal = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        with self._alive_while(), self._subscribed(follower, signal, lambda: call_soon(loop, signal.set)) as ev:
+            try:
+                complete = True
+                for action in self._plan(follower, ev):
+                    if isinstance(action, Wait):
+                        try:
+                            async with asyncio.timeout(action.timeout):  # None: until signalled
+                                await signal.wait()
+                        except TimeoutError:
+                            pass
+                        signal.clear()
+                    else:
+                        await hand_over(action)
+                        await asyncio.sleep(0)  # let the other followers have the loop between batches
+                    if self.token.is_set():
+                        complete = False
+                        break
+                if final := follower.finish(complete):
+                    await hand_over(final)
+            except asyncio.CancelledError:
+                _close(follower)
+                raise
+            except Exception as e:
+                self.token.fail(e)
+                _close(follower)
+
+
+class _NoGate:
+    def acquire(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
+
+
+_NO_GATE: Any = _NoGate()
+
+
+def _close(follower: Follower[Any]) -> None:
+    if isinstance(follower, Source):
+        follower.close()

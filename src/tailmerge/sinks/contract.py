@@ -1,0 +1,71 @@
+"""What every sink agrees to: what it is handed, and how it takes backpressure.
+
+The merge stage hands each sink every batch, in the merged order, through one of two faces: ``put``
+from a thread (the threads engine, under the merge lock) or ``aput`` on the event loop. A sink's
+``policy`` says what happens when it cannot keep up:
+
+* ``block``: the producer waits for room (a file, standard output, the ``follow()`` queue; later a
+  broker). Nothing is lost; a stalled consumer slows the merge.
+* ``lag``: the oldest batches are dropped and counted (later: a live viewer). The merge never waits.
+
+A write that could block the loop (a full pipe, fsync) never runs on the loop thread: it happens in the
+sink's own thread, and ``aput`` awaits room.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from ..core import Chunk
+
+if TYPE_CHECKING:
+    from ..bridge.stop import StopToken
+
+__all__ = ["Batch", "Origin", "Sink"]
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """One source as sinks know it: its path as given (or as a glob produced it) and its place."""
+
+    index: int
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Complete lines of one source, with their place in the merged stream."""
+
+    seq: int
+    origin: Origin
+    chunks: list[Chunk]
+
+    @property
+    def consumed(self) -> int:
+        """Bytes of the source these lines cover (a newline tailmerge added is not among them)."""
+        return sum(len(c.data) - c.added_newline for c in self.chunks)
+
+
+class Sink(Protocol):
+    """A destination of the merged stream."""
+
+    policy: Literal["block", "lag"]
+
+    def start(self, token: StopToken) -> None:
+        """The run begins; ``token`` stops it (a sink that fails calls ``token.fail``)."""
+
+    def add_sources(self, origins: Sequence[Origin]) -> None:
+        """Sources join (at start, together; or one found later by a glob)."""
+
+    def put(self, batch: Batch) -> None:
+        """Take ``batch`` from a thread; a ``block`` sink may wait here for room."""
+
+    async def aput(self, batch: Batch) -> None:
+        """Take ``batch`` on the event loop; a ``block`` sink awaits room."""
+
+    def finish(self, timeout: float | None) -> int:
+        """No more batches: deliver what is queued, waiting at most ``timeout`` seconds (None: as long as
+        it takes); return how many bytes could not be delivered."""
+        ...

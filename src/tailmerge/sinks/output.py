@@ -1,0 +1,235 @@
+"""The output stream (a file or standard output) and the sink that writes the merge into it.
+
+``Output`` owns the descriptor: whole batches of complete lines go out with one ``writev``, so lines of
+different sources never mix. ``FileSink`` formats batches and hands them to its own writer thread through
+a bounded queue (the block policy): a full pipe stalls that thread, never the event loop, and a stop can
+give up on a stalled reader after a deadline and count what was not written.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import stat
+import threading
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Literal
+
+from ..bridge.handoff import Handoff
+from ..core import Identity
+from .contract import Batch, Origin
+from .formats import Formatter, Labels
+
+if TYPE_CHECKING:
+    from ..bridge.stop import StopToken
+
+__all__ = ["FileSink", "Output", "OutputClosed", "OutputError"]
+
+_IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
+WRITE_AHEAD = 8 << 20  # formatted bytes queued for the writer thread before producers wait
+
+
+class OutputError(Exception):
+    """The output cannot be written (disk full, read-only, ...); the message says which and why."""
+
+
+class OutputClosed(Exception):
+    """The reader of the output went away (a closed pipe): stop quietly."""
+
+
+class Output:
+    """The one writer of the merged stream: a file descriptor written with whole batches of lines."""
+
+    def __init__(self, path: str | None, *, append: bool = False) -> None:
+        self.path = path
+        self.name = path if path is not None else "standard output"
+        self.fd = self._open(append) if path is not None else 1
+        self._lock = threading.Lock()
+        self.bytes = 0
+        _widen_pipe(self.fd)
+
+    def _open(self, append: bool) -> int:
+        assert self.path is not None
+        flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_APPEND if append else os.O_TRUNC)
+        try:
+            return os.open(self.path, flags, 0o644)
+        except OSError as e:
+            raise OutputError(f"cannot open output {self.path}: {e.strerror}") from e
+
+    def isatty(self) -> bool:
+        return os.isatty(self.fd)
+
+    def identity(self) -> Identity | None:
+        """The output's file identity when it is a regular file (so no input can be it), else None."""
+        try:
+            st = os.fstat(self.fd)
+        except OSError:
+            return None
+        return Identity(st.st_dev, st.st_ino) if stat.S_ISREG(st.st_mode) else None
+
+    def is_stream(self) -> bool:
+        """A pipe or a socket: its reader can go away."""
+        try:
+            mode = os.fstat(self.fd).st_mode
+        except OSError:
+            return False
+        return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+    def write(self, buffers: Sequence[bytes]) -> None:
+        """Write every buffer, in order, with as few system calls as the kernel allows (writev)."""
+        views = [memoryview(b) for b in buffers if b]
+        with self._lock:
+            while views:
+                try:
+                    n = os.writev(self.fd, views[:_IOV_MAX])
+                except BrokenPipeError as e:
+                    raise OutputClosed() from e
+                except OSError as e:
+                    if e.errno == errno.EINTR:
+                        continue
+                    raise OutputError(f"cannot write to {self.name}: {e.strerror}") from e
+                self.bytes += n
+                while n:
+                    if n >= len(views[0]):
+                        n -= len(views.pop(0))
+                    else:
+                        views[0] = views[0][n:]
+                        n = 0
+
+    def reopen(self) -> None:
+        """Open the output path again (after logrotate moved our own output away: SIGHUP)."""
+        if self.path is None:
+            return
+        fd = self._open(append=True)
+        with self._lock:  # never between two parts of one write
+            old, self.fd = self.fd, fd
+        os.close(old)
+
+    def close(self) -> None:
+        if self.path is not None and self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+class FileSink:
+    """The merge into an :class:`Output`, in one of the formats; block policy."""
+
+    policy: Literal["block", "lag"] = "block"
+
+    def __init__(
+        self, output: Output, fmt: str, *, colour: bool = False, progress: Callable[[int], None] | None = None
+    ) -> None:
+        self.output = output
+        self._fmt = fmt
+        self._colour = colour
+        self._progress = progress
+        self._labels = Labels()
+        self._origins: list[Origin] = []
+        self._formatters: list[Formatter] = []
+        self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        self._queue: Handoff[list[bytes]] = Handoff(WRITE_AHEAD, on_change=self._wake)
+        self._submitted = 0
+        self._written_before = output.bytes
+        self._thread = threading.Thread(target=self._write_loop, name="tailmerge writer", daemon=True)
+        self._token: StopToken | None = None
+
+    def start(self, token: StopToken) -> None:
+        self._token = token
+        token.on_stop(self._queue.release)  # stopping: what was read is queued whatever the bound
+        self._thread.start()
+
+    def add_sources(self, origins: Sequence[Origin]) -> None:
+        """Sources joining together are labelled together (one pass for 10,000 files)."""
+        changed = self._labels.add([o.path for o in origins])
+        self._origins.extend(origins)
+        for i, origin in enumerate(origins, len(self._formatters)):
+            self._formatters.append(self._formatter(origin, i))
+        for i in changed:
+            self._formatters[i] = self._formatter(self._origins[i], i)
+
+    def _formatter(self, origin: Origin, i: int) -> Formatter:
+        colour = i if self._colour else None
+        return Formatter(self._fmt, origin.path, self._labels.labels[i], colour=colour)
+
+    def _format(self, batch: Batch) -> tuple[list[bytes], int]:
+        buffers = self._formatters[batch.origin.index].format(batch.chunks)
+        if self._progress is not None:
+            self._progress(batch.consumed)
+        size = sum(map(len, buffers))
+        self._submitted += size
+        return buffers, size
+
+    def put(self, batch: Batch) -> None:
+        self._queue.put(*self._format(batch))
+
+    async def aput(self, batch: Batch) -> None:
+        await self._queue.aput(*self._format(batch))
+
+    def finish(self, timeout: float | None) -> int:
+        self._queue.end()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        if self._thread.is_alive():
+            return self.unwritten  # stalled in a write: its descriptors stay open for it
+        for fd in (self._wake_r, self._wake_w):
+            os.close(fd)
+        return 0 if self._queue.closed else self.unwritten
+
+    @property
+    def stalled(self) -> bool:
+        """The writer is still inside a write that does not return (a reader that stopped reading)."""
+        return self._thread.is_alive()
+
+    def close(self) -> None:
+        """Close the output, unless a stalled writer still uses it (it goes with the process)."""
+        if not self.stalled:
+            self.output.close()
+
+    @property
+    def unwritten(self) -> int:
+        """Bytes handed to this sink and not written (yet)."""
+        return self._submitted - (self.output.bytes - self._written_before)
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"\0")
+        except BlockingIOError:
+            pass  # the pipe is full of wake-ups already
+        except OSError:
+            pass  # closed: the writer has finished
+
+    def _write_loop(self) -> None:
+        # the writer sleeps in poll() on its wake-up pipe and on the output itself, so a reader that goes
+        # away (`| head -1`) is noticed at once even while no line comes
+        poller = select.poll()
+        poller.register(self._wake_r, select.POLLIN)
+        if self.output.is_stream():
+            poller.register(self.output.fd, 0)  # 0: only errors and hang-ups are reported
+        try:
+            while (items := self._queue.take_nowait()) is not None:
+                if items:
+                    self.output.write([buffer for buffers in items for buffer in buffers])
+                    continue
+                for fd, events in poller.poll():
+                    if fd == self.output.fd and events & (select.POLLERR | select.POLLHUP):
+                        raise OutputClosed()
+                try:
+                    os.read(self._wake_r, 4096)
+                except BlockingIOError:
+                    pass
+        except (OutputError, OutputClosed) as e:
+            self._queue.close()
+            if self._token is not None:
+                self._token.fail(e)
+
+
+def _widen_pipe(fd: int) -> None:
+    """A pipe of 1 MiB instead of 64 KiB: fewer wake-ups of both ends when copying fast."""
+    try:
+        import fcntl
+
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+    except (OSError, ImportError):
+        pass  # not permitted (pipe-max-size) or not Linux: the default size works, only slower

@@ -1,0 +1,100 @@
+"""The merge as :class:`Line` objects, for ``follow()`` and ``afollow()`` (block policy), or for a
+consumer that may fall behind and must never slow the merge (lag policy: the oldest lines are dropped and
+counted)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from ..bridge.handoff import Handoff
+from ..core import Identity
+from .contract import Batch, Origin
+
+if TYPE_CHECKING:
+    from ..bridge.stop import StopToken
+
+__all__ = ["Line", "LineQueue"]
+
+LINES_AHEAD = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One complete line: its source path, its bytes (newline included), the offset just past it in its
+    file, and that file's identity (an offset is only meaningful with it: after rotation the path names
+    another file). ``cut``: a piece of a line longer than ``max_line_bytes``, not its last."""
+
+    path: str
+    data: bytes
+    offset: int
+    file: Identity | None = None
+    cut: bool = False
+
+    @property
+    def text(self) -> str:
+        """The line without its newline (nor a CR before it), decoded as UTF-8 (undecodable bytes replaced)."""
+        end = -2 if self.data.endswith(b"\r\n") else -1
+        return self.data[:end].decode("utf-8", "replace")
+
+    @property
+    def inode(self) -> int | None:
+        return self.file.ino if self.file is not None else None
+
+
+class LineQueue:
+    """Batches of lines for one consumer, bounded in lines. ``policy`` block: the merge waits for the
+    consumer; lag: the oldest lines are dropped and counted in ``missed``."""
+
+    def __init__(self, limit: int = LINES_AHEAD, policy: Literal["block", "lag"] = "block") -> None:
+        self.policy = policy
+        self._queue: Handoff[list[Line]] = Handoff(limit, policy)
+
+    def start(self, token: StopToken) -> None:
+        token.on_stop(self._queue.release)
+
+    def add_sources(self, origins: Sequence[Origin]) -> None:
+        pass
+
+    @staticmethod
+    def _lines(batch: Batch) -> list[Line]:
+        path = batch.origin.path
+        lines = []
+        for c in batch.chunks:
+            if c.added_newline:
+                lines.append(Line(path, c.data, c.end, c.file, c.cut))
+            else:
+                lines.extend(Line(path, data, end, c.file) for data, end in c.line_ends())
+        return lines
+
+    def put(self, batch: Batch) -> None:
+        lines = self._lines(batch)
+        self._queue.put(lines, len(lines))
+
+    async def aput(self, batch: Batch) -> None:
+        lines = self._lines(batch)
+        await self._queue.aput(lines, len(lines))
+
+    def finish(self, timeout: float | None) -> int:
+        self._queue.end()
+        return 0
+
+    # -- the consumer's side --------------------------------------------------------------------
+
+    @property
+    def missed(self) -> int:
+        """Lines dropped because the consumer fell behind (lag policy)."""
+        return self._queue.dropped_size
+
+    def get(self) -> list[list[Line]] | None:
+        """Every batch queued, waiting in this thread for one; None once the merge has ended."""
+        return self._queue.get()
+
+    async def aget(self) -> list[list[Line]] | None:
+        """Every batch queued, awaiting one; None once the merge has ended."""
+        return await self._queue.aget()
+
+    def close(self) -> None:
+        """The consumer left: drop what is queued and let the merge go on."""
+        self._queue.close()

@@ -1,0 +1,8 @@
+"""Sources: followed files (with rotation, truncation and copytruncate), glob discovery, process limits."""
+
+from .discovery import Discovery, is_pattern
+from .file import Source
+from .ledger import Ledger
+from .limits import raise_fd_limit
+
+__all__ = ["Discovery", "Ledger", "Source", "is_pattern", "raise_fd_limit"]

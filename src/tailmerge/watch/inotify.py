@@ -1,0 +1,216 @@
+"""The inotify waker: one watch per folder, through asyncinotify; the table says who to wake.
+
+One watch covers every followed file in a folder, and the same watch sees a file appear, be renamed away
+or deleted (rotation), or a folder appear. System calls happen outside the table's lock.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import selectors
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .mounts import network_mount
+from .poll import Watcher
+from .table import Event, Reaction, Signal, WatchTable
+
+if TYPE_CHECKING:
+    from asyncinotify import Watch
+
+__all__ = ["InotifyWatcher"]
+
+log = logging.getLogger("tailmerge")
+
+
+class InotifyWatcher(Watcher):
+    """Change notification from the kernel, one watch per directory."""
+
+    event_driven = True
+
+    def __init__(self) -> None:
+        try:
+            import asyncinotify
+        except ImportError as e:  # pragma: no cover - not Linux
+            raise OSError(errno.ENOSYS, "not supported on this platform") from e
+        m = asyncinotify.Mask
+        self._mask = (
+            m.MODIFY | m.CLOSE_WRITE | m.ATTRIB | m.CREATE | m.DELETE
+            | m.MOVED_FROM | m.MOVED_TO | m.DELETE_SELF | m.MOVE_SELF | m.ONLYDIR
+        )  # fmt: skip
+        self._events = (
+            (m.MODIFY | m.CLOSE_WRITE | m.ATTRIB, Event.CHANGED),
+            (m.CREATE | m.MOVED_TO | m.MOVED_FROM | m.DELETE, Event.ENTRY),
+            (m.DELETE_SELF | m.MOVE_SELF, Event.GONE),
+            (m.IGNORED, Event.IGNORED),
+            (m.Q_OVERFLOW, Event.OVERFLOW),
+        )
+        self._inotify = asyncinotify.Inotify()
+        self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        self._stopped = False
+        self._lock = threading.Lock()  # the threads engine registers from many threads
+        self._table = WatchTable()
+        self._watches: dict[int, Watch] = {}
+        self._refused: set[str] = set()
+        self._warned_limit = False
+        self._warned_mounts: set[str] = set()
+
+    # -- registration ---------------------------------------------------------------------------
+
+    def watch_file(self, path: str, signal: Signal) -> bool:
+        path = os.path.abspath(path)
+        ok = self._add_name(path, signal)
+        # a symlink is followed by name (like tail -F); its target's folder is watched too
+        try:
+            target = os.path.realpath(path)
+        except OSError:
+            target = path
+        if ok and target != path:
+            with self._lock:
+                self._table.add_link(path, signal)
+            ok = self._add_name(target, signal)
+        return ok
+
+    def unwatch_file(self, path: str, signal: Signal) -> None:
+        with self._lock:
+            self._table.remove(os.path.abspath(path), signal)
+
+    def watch_dir(self, path: str, signal: Signal) -> bool:
+        path = os.path.abspath(path)
+        if not self._ensure_dir(path):
+            return False
+        with self._lock:
+            self._table.add_any(path, signal)
+        return True
+
+    def _add_name(self, path: str, signal: Signal) -> bool:
+        mount = network_mount(path)
+        if mount is not None:
+            if mount not in self._warned_mounts:
+                self._warned_mounts.add(mount)
+                log.warning(
+                    "%s: on a network filesystem (%s), where inotify misses other hosts' writes; polling its files",
+                    path,
+                    mount,
+                )
+            return False
+        parent = os.path.dirname(path)
+        if self._ensure_dir(parent):
+            with self._lock:
+                self._table.add_name(path, signal)
+            return True
+        if parent in self._refused:
+            return False
+        # the folder does not exist (yet): watch the nearest ancestor that does, and come back
+        ancestor = parent
+        while not os.path.isdir(ancestor):
+            up = os.path.dirname(ancestor)
+            if up == ancestor:
+                return False
+            ancestor = up
+        if not self._ensure_dir(ancestor):
+            return False
+        with self._lock:
+            self._table.add_pending(path, signal)
+        return True
+
+    def _ensure_dir(self, path: str) -> bool:
+        with self._lock:
+            if self._table.watched(path):
+                return True
+        if path in self._refused:
+            return False
+        try:
+            watch = self._inotify.add_watch(path, self._mask)  # the same folder twice gives the same watch
+        except OSError as e:
+            self._refuse(path, e)
+            return False
+        with self._lock:
+            self._table.add_dir(path, watch.wd)
+            self._watches[watch.wd] = watch
+        return True
+
+    def _refuse(self, path: str, e: OSError) -> None:
+        if e.errno == errno.ENOSPC:
+            self._refused.add(path)
+            if not self._warned_limit:
+                self._warned_limit = True
+                log.warning(
+                    "%s: inotify watch limit reached (fs.inotify.max_user_watches = %s); polling the "
+                    "files in folders that do not fit (raise it with sysctl)",
+                    path,
+                    _read_sysctl("fs/inotify/max_user_watches"),
+                )
+        elif e.errno in (errno.EACCES, errno.EPERM):
+            self._refused.add(path)
+            log.warning("%s: cannot watch folder (permission denied); polling its files", path)
+
+    # -- delivery -------------------------------------------------------------------------------
+
+    def _dispatch(self, wd: int, mask: int, name: str | None) -> None:
+        event = Event(0)
+        for bits, kind in self._events:
+            if mask & bits:
+                event |= kind
+        with self._lock:
+            reaction: Reaction = self._table.on_event(wd, event, name)
+        if reaction.remove_wd is not None:
+            self._rm_watch(reaction.remove_wd)
+        for path, sig in reaction.rewatch:
+            self._add_name(path, sig)
+        for link, sig in reaction.relink:
+            self._add_name(os.path.realpath(link), sig)  # a symlink was swapped: watch its new target too
+        for sig in reaction.wake:
+            sig.set()
+
+    def _rm_watch(self, wd: int) -> None:
+        with self._lock:
+            watch = self._watches.pop(wd, None)
+        if watch is None:
+            return
+        try:
+            self._inotify.rm_watch(watch)
+        except OSError:
+            pass  # already gone with its folder
+
+    async def run(self) -> None:
+        async for event in self._inotify:
+            self._dispatch(event.watch.wd if event.watch else -1, int(event.mask), _name(event.name))
+
+    def run_blocking(self) -> None:
+        # no timeout: an idle waker thread never wakes (each wake-up costs a garbage-collector pass over
+        # thousands of follower threads); stop_blocking() wakes it through a pipe
+        self._inotify.sync_timeout = 0  # sync_get() only takes what is ready
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._inotify.fd, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while not self._stopped:
+                selector.select()
+                while not self._stopped and (event := self._inotify.sync_get()) is not None:
+                    self._dispatch(event.watch.wd if event.watch else -1, int(event.mask), _name(event.name))
+
+    def stop_blocking(self) -> None:
+        self._stopped = True
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:
+            pass  # closed already: the waker has ended
+
+    def close(self) -> None:
+        self._inotify.close()
+        for fd in (self._wake_r, self._wake_w):
+            os.close(fd)
+
+
+def _name(name: Path | None) -> str | None:
+    return None if name is None else str(name)
+
+
+def _read_sysctl(name: str) -> str:
+    try:
+        return Path("/proc/sys", name).read_text().strip()
+    except OSError:
+        return "unknown"

@@ -1,0 +1,137 @@
+"""The watch table: who waits on which name in which watched folder. Pure: events in, signals out.
+
+The inotify layer does the system calls (adding and removing watches, resolving links) and asks the
+table what an event means; the table never touches the file system, so it is tested without inotify.
+"""
+
+from __future__ import annotations
+
+import enum
+import posixpath
+from collections import defaultdict
+from typing import NamedTuple, Protocol
+
+__all__ = ["Event", "Reaction", "Signal", "WatchTable"]
+
+
+class Signal(Protocol):
+    """What a waiting follower is woken through: a ``threading.Event`` or an ``asyncio.Event``."""
+
+    def set(self) -> None: ...
+
+
+class Event(enum.Flag):
+    """What the kernel said about a watched folder, in the table's terms."""
+
+    CHANGED = enum.auto()  # an entry's content or metadata changed
+    ENTRY = enum.auto()  # an entry was created, moved in or out, or deleted
+    GONE = enum.auto()  # the folder itself was deleted or moved: its watch must be removed
+    IGNORED = enum.auto()  # the kernel already removed the folder's watch
+    OVERFLOW = enum.auto()  # events were dropped: everyone must look for themselves
+
+
+class Reaction(NamedTuple):
+    """What the inotify layer must do after an event."""
+
+    wake: set[Signal]
+    rewatch: list[tuple[str, Signal]]  # paths to register again (their folder went, or appeared)
+    relink: list[tuple[str, Signal]]  # followed symlinks that may point elsewhere now
+    remove_wd: int | None  # a watch to remove from the kernel
+
+
+class _Dir:
+    __slots__ = ("any", "names", "wd")
+
+    def __init__(self, wd: int) -> None:
+        self.wd = wd
+        self.names: dict[str, set[Signal]] = defaultdict(set)  # entry name -> followers of it
+        self.any: set[Signal] = set()  # woken by any entry created or moved in (glob discovery)
+
+
+class WatchTable:
+    """Watched folders by path and by watch descriptor, the names followed in each, paths waiting for
+    their folder to appear, and followed symlinks. Not thread-safe: the caller holds a lock."""
+
+    def __init__(self) -> None:
+        self._dirs: dict[str, _Dir] = {}
+        self._by_wd: dict[int, str] = {}
+        self._pending: dict[str, set[Signal]] = defaultdict(set)
+        self._links: dict[str, set[Signal]] = defaultdict(set)
+        self._names_of: dict[Signal, set[tuple[str, str]]] = defaultdict(set)  # for a quick remove
+
+    def watched(self, folder: str) -> bool:
+        return folder in self._dirs
+
+    def add_dir(self, folder: str, wd: int) -> None:
+        if folder not in self._dirs:
+            self._dirs[folder] = _Dir(wd)
+            self._by_wd[wd] = folder
+
+    def add_name(self, path: str, signal: Signal) -> None:
+        """Wake ``signal`` on events about ``path``; its folder must be watched (``add_dir``)."""
+        folder, name = posixpath.split(path)
+        self._dirs[folder].names[name].add(signal)
+        self._names_of[signal].add((folder, name))
+
+    def add_any(self, folder: str, signal: Signal) -> None:
+        """Wake ``signal`` when any entry appears in or leaves ``folder``."""
+        self._dirs[folder].any.add(signal)
+
+    def add_pending(self, path: str, signal: Signal) -> None:
+        """``path``'s folder does not exist yet; an ancestor's watch will say when an entry on the way appears."""
+        self._pending[path].add(signal)
+
+    def add_link(self, path: str, signal: Signal) -> None:
+        """``path`` is a symlink: when its entry changes, its target is to be resolved again."""
+        self._links[path].add(signal)
+
+    def remove(self, path: str, signal: Signal) -> None:
+        for folder, name in self._names_of.pop(signal, ()):
+            d = self._dirs.get(folder)
+            if d is not None:
+                d.names.get(name, set()).discard(signal)
+        self._links.get(path, set()).discard(signal)
+        for waiting in self._pending.values():  # rarely more than a few
+            waiting.discard(signal)
+
+    def on_event(self, wd: int, event: Event, name: str | None) -> Reaction:
+        reaction = Reaction(set(), [], [], None)
+        if event & Event.OVERFLOW:
+            for each in self._dirs.values():
+                for sigs in each.names.values():
+                    reaction.wake.update(sigs)
+                reaction.wake.update(each.any)
+            for sigs in self._pending.values():
+                reaction.wake.update(sigs)
+            return reaction
+        folder = self._by_wd.get(wd)
+        d = self._dirs.get(folder) if folder is not None else None
+        if folder is None or d is None:
+            return reaction
+        if name is not None:
+            self._on_entry(folder, d, event, name, reaction)
+        if event & (Event.GONE | Event.IGNORED):
+            # the folder itself went away: its followers wait on an ancestor from now on
+            del self._dirs[folder]
+            self._by_wd.pop(wd, None)
+            if not event & Event.IGNORED:
+                reaction = reaction._replace(remove_wd=d.wd)
+            for fname, sigs in d.names.items():
+                reaction.rewatch.extend((posixpath.join(folder, fname), sig) for sig in sigs)
+                reaction.wake.update(sigs)
+            reaction.wake.update(d.any)
+        return reaction
+
+    def _on_entry(self, folder: str, d: _Dir, event: Event, name: str, reaction: Reaction) -> None:
+        path = posixpath.join(folder, name)
+        reaction.wake.update(d.names.get(name, ()))
+        reaction.relink.extend((path, sig) for sig in self._links.get(path, ()))
+        if not event & Event.ENTRY:
+            return
+        reaction.wake.update(d.any)
+        # paths waiting below the new entry move to their own folder's watch
+        prefix = path + "/"
+        for waiting in [p for p in self._pending if p == path or p.startswith(prefix)]:
+            sigs = self._pending.pop(waiting)
+            reaction.rewatch.extend((waiting, sig) for sig in sigs)
+            reaction.wake.update(sigs)
