@@ -8,18 +8,19 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 import pytest
 
 from tailmerge import ENGINES
+from tailmerge.options import Engine
 
 PY = sys.executable
 
 
 @pytest.fixture(params=ENGINES)
-def engine(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+def engine(request: pytest.FixtureRequest) -> Engine:
+    return cast(Engine, request.param)
 
 
 def writer(files: Sequence[Path], *args: str) -> subprocess.Popen[bytes]:

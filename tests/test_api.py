@@ -12,6 +12,7 @@ import pytest
 
 import tailmerge
 from tailmerge import afollow, amerge, follow, merge
+from tailmerge.options import Engine
 
 from .conftest import verify_ok, writer
 
@@ -24,7 +25,7 @@ def test_the_twins_take_the_same_arguments() -> None:
     assert inspect.signature(merge).parameters == inspect.signature(amerge).parameters
 
 
-def test_follow_yields_lines_with_path_and_offset(tmp_path: Path, engine: str) -> None:
+def test_follow_yields_lines_with_path_and_offset(tmp_path: Path, engine: Engine) -> None:
     a = tmp_path / "a.log"
     a.write_bytes(b"one\ntwo\nthree")
     lines = list(follow([a], engine=engine, follow=False))
@@ -34,7 +35,7 @@ def test_follow_yields_lines_with_path_and_offset(tmp_path: Path, engine: str) -
     assert lines[0].text == "one"
 
 
-def test_afollow_sees_lines_as_they_are_written(tmp_path: Path, engine: str) -> None:
+def test_afollow_sees_lines_as_they_are_written(tmp_path: Path, engine: Engine) -> None:
     a = tmp_path / "a.log"
     a.touch()
 
@@ -61,7 +62,7 @@ def test_afollow_sees_lines_as_they_are_written(tmp_path: Path, engine: str) -> 
     assert asyncio.run(both()) == [b"first\n", b"second\n"]
 
 
-def test_leaving_follow_early_stops_every_thread_and_closes_files(tmp_path: Path, engine: str) -> None:
+def test_leaving_follow_early_stops_every_thread_and_closes_files(tmp_path: Path, engine: Engine) -> None:
     files = [tmp_path / f"f{i}.log" for i in range(5)]
     for f in files:
         f.write_bytes(b"x\n" * 10)
@@ -78,7 +79,7 @@ def test_leaving_follow_early_stops_every_thread_and_closes_files(tmp_path: Path
     assert _open_fds() <= fds_before
 
 
-def test_stop_event_ends_a_merge(tmp_path: Path, engine: str) -> None:
+def test_stop_event_ends_a_merge(tmp_path: Path, engine: Engine) -> None:
     a = tmp_path / "a.log"
     a.write_bytes(b"1\n2\n")
     out = tmp_path / "out.log"
@@ -91,7 +92,7 @@ def test_stop_event_ends_a_merge(tmp_path: Path, engine: str) -> None:
     assert stats.bytes == 4 and stats.per_source == {str(a): 4}
 
 
-def test_amerge_with_asyncio_stop_event(tmp_path: Path, engine: str) -> None:
+def test_amerge_with_asyncio_stop_event(tmp_path: Path, engine: Engine) -> None:
     files = [tmp_path / f"f{i}.log" for i in range(3)]
     for f in files:
         f.touch()

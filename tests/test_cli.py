@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tailmerge.cli import cli
+from tailmerge.options import Engine
 
 from .conftest import PY, assert_no_traceback, file_lines, run_cli, tailmerge, wait_for
 
@@ -43,7 +44,7 @@ def test_output_that_is_also_an_input_is_a_usage_error(tmp_path: Path, capsys: p
     assert a.read_bytes() == b"x\n"
 
 
-def test_a_missing_file_is_followed_once_it_appears(tmp_path: Path, engine: str) -> None:
+def test_a_missing_file_is_followed_once_it_appears(tmp_path: Path, engine: Engine) -> None:
     present, later = tmp_path / "present.log", tmp_path / "sub" / "later.log"
     present.write_bytes(b"here\n")
     out = tmp_path / "out.log"
@@ -63,7 +64,7 @@ def test_a_missing_file_is_followed_once_it_appears(tmp_path: Path, engine: str)
 NO_DAC = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
 
 
-def test_an_unreadable_file_is_named_and_the_others_go_on(tmp_path: Path, engine: str) -> None:
+def test_an_unreadable_file_is_named_and_the_others_go_on(tmp_path: Path, engine: Engine) -> None:
     ok, secret = tmp_path / "ok.log", tmp_path / "secret.log"
     ok.write_bytes(b"fine\n")
     secret.write_bytes(b"hidden\n")
@@ -80,7 +81,7 @@ def test_an_unreadable_file_is_named_and_the_others_go_on(tmp_path: Path, engine
     assert out.read_bytes() == b"fine\n"
 
 
-def test_permission_given_back_resumes_the_file(tmp_path: Path, engine: str) -> None:
+def test_permission_given_back_resumes_the_file(tmp_path: Path, engine: Engine) -> None:
     f = tmp_path / "flaky.log"
     f.write_bytes(b"one\n")
     f.chmod(0o000)
@@ -109,7 +110,7 @@ def small_fs() -> Iterator[Path]:
         d.rmdir()
 
 
-def test_disk_full_is_a_clear_error_and_nothing_written_is_lost(tmp_path: Path, small_fs: Path, engine: str) -> None:
+def test_disk_full_is_a_clear_error_and_nothing_written_is_lost(tmp_path: Path, small_fs: Path, engine: Engine) -> None:
     src = tmp_path / "big.log"
     lines = [b"%06d %s\n" % (i, b"y" * 90) for i in range(2000)]  # ~200 KB: more than fits
     src.write_bytes(b"".join(lines))
@@ -123,7 +124,7 @@ def test_disk_full_is_a_clear_error_and_nothing_written_is_lost(tmp_path: Path, 
     assert b"".join(lines).startswith(written)  # a prefix: nothing written was lost or mangled
 
 
-def test_read_only_output_is_a_clear_error(tmp_path: Path, small_fs: Path, engine: str) -> None:
+def test_read_only_output_is_a_clear_error(tmp_path: Path, small_fs: Path, engine: Engine) -> None:
     src = tmp_path / "a.log"
     src.write_bytes(b"x\n")
     subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], check=True)
@@ -133,7 +134,7 @@ def test_read_only_output_is_a_clear_error(tmp_path: Path, small_fs: Path, engin
     assert_no_traceback(res.stderr)
 
 
-def test_a_closed_pipe_ends_quietly(tmp_path: Path, engine: str) -> None:
+def test_a_closed_pipe_ends_quietly(tmp_path: Path, engine: Engine) -> None:
     src = tmp_path / "big.log"
     src.write_bytes(b"".join(b"line %d\n" % i for i in range(200_000)))
     res = subprocess.run(
@@ -144,7 +145,7 @@ def test_a_closed_pipe_ends_quietly(tmp_path: Path, engine: str) -> None:
     assert res.stderr == b""
 
 
-def test_sighup_reopens_the_output(tmp_path: Path, engine: str) -> None:
+def test_sighup_reopens_the_output(tmp_path: Path, engine: Engine) -> None:
     src = tmp_path / "a.log"
     src.write_bytes(b"before\n")
     out = tmp_path / "out.log"

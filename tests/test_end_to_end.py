@@ -7,10 +7,11 @@ import signal
 import time
 from pathlib import Path
 
-from .conftest import assert_no_traceback, file_lines, tailmerge, verify_ok, wait_for, writer
+from .conftest import
+from tailmerge.options import Engine assert_no_traceback, file_lines, tailmerge, verify_ok, wait_for, writer
 
 
-def test_eight_files_three_writers_merge_exactly(tmp_path: Path, engine: str) -> None:
+def test_eight_files_three_writers_merge_exactly(tmp_path: Path, engine: Engine) -> None:
     files = [tmp_path / f"svc{i}.log" for i in range(8)]
     for f in files:
         f.touch()
@@ -26,7 +27,7 @@ def test_eight_files_three_writers_merge_exactly(tmp_path: Path, engine: str) ->
     verify_ok(files, out)
 
 
-def test_a_line_written_in_two_halves_is_never_split(tmp_path: Path, engine: str) -> None:
+def test_a_line_written_in_two_halves_is_never_split(tmp_path: Path, engine: Engine) -> None:
     files = [tmp_path / "slow.log", tmp_path / "fast.log"]
     for f in files:
         f.touch()
@@ -45,7 +46,7 @@ def test_a_line_written_in_two_halves_is_never_split(tmp_path: Path, engine: str
     verify_ok(files, out)
 
 
-def test_sigterm_flushes_every_complete_line_and_names_the_unfinished_one(tmp_path: Path, engine: str) -> None:
+def test_sigterm_flushes_every_complete_line_and_names_the_unfinished_one(tmp_path: Path, engine: Engine) -> None:
     src = tmp_path / "app.log"
     src.write_bytes(b"first\nsecond\n")
     out = tmp_path / "merged.log"
@@ -66,7 +67,7 @@ def test_sigterm_flushes_every_complete_line_and_names_the_unfinished_one(tmp_pa
     assert f"{src}: 14 bytes of an unfinished line not read".encode() in err
 
 
-def test_sigint_also_stops_cleanly(tmp_path: Path, engine: str) -> None:
+def test_sigint_also_stops_cleanly(tmp_path: Path, engine: Engine) -> None:
     src = tmp_path / "app.log"
     src.write_bytes(b"one\n")
     out = tmp_path / "merged.log"
@@ -78,7 +79,7 @@ def test_sigint_also_stops_cleanly(tmp_path: Path, engine: str) -> None:
     assert_no_traceback(err)
 
 
-def test_no_follow_copies_what_is_there_and_exits(tmp_path: Path, engine: str) -> None:
+def test_no_follow_copies_what_is_there_and_exits(tmp_path: Path, engine: Engine) -> None:
     a, b = tmp_path / "a.log", tmp_path / "b.log"
     a.write_bytes(b"a1\na2\n")
     b.write_bytes(b"b1\nb2 unterminated")
@@ -89,7 +90,7 @@ def test_no_follow_copies_what_is_there_and_exits(tmp_path: Path, engine: str) -
     assert os.path.getsize(a) == 6  # inputs untouched
 
 
-def test_from_end_skips_what_is_there_and_never_cuts_a_line(tmp_path: Path, engine: str) -> None:
+def test_from_end_skips_what_is_there_and_never_cuts_a_line(tmp_path: Path, engine: Engine) -> None:
     src = tmp_path / "app.log"
     src.write_bytes(b"old 1\nold 2\nhalf of a li")
     out = tmp_path / "merged.log"

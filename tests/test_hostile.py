@@ -10,11 +10,12 @@ import subprocess
 from pathlib import Path
 
 from tailmerge import follow
+from tailmerge.options import Engine
 
 from .conftest import PY, assert_no_traceback, file_lines, run_cli, tailmerge, wait_for
 
 
-def test_nul_bytes_invalid_utf8_and_crlf_pass_through_unchanged(tmp_path: Path, engine: str) -> None:
+def test_nul_bytes_invalid_utf8_and_crlf_pass_through_unchanged(tmp_path: Path, engine: Engine) -> None:
     src = tmp_path / "odd.log"
     data = b"nul\x00inside\n\xff\xfe not utf-8\r\nwindows line\r\nplain\n"
     src.write_bytes(data)
@@ -30,7 +31,7 @@ def test_nul_bytes_invalid_utf8_and_crlf_pass_through_unchanged(tmp_path: Path, 
     assert [r["offset"] for r in rows] == ends == [11, 25, 39, 45]
 
 
-def test_a_100_mb_line_without_newline_keeps_memory_bounded(tmp_path: Path, engine: str) -> None:
+def test_a_100_mb_line_without_newline_keeps_memory_bounded(tmp_path: Path, engine: Engine) -> None:
     src = tmp_path / "huge.log"
     with src.open("wb") as f:
         for _ in range(100):
@@ -54,14 +55,14 @@ def test_a_100_mb_line_without_newline_keeps_memory_bounded(tmp_path: Path, engi
     assert sum(len(p) - 1 for p in pieces) == 100 << 20  # every byte, in pieces
 
 
-def test_an_empty_file_is_fine(tmp_path: Path, engine: str) -> None:
+def test_an_empty_file_is_fine(tmp_path: Path, engine: Engine) -> None:
     (tmp_path / "empty.log").touch()
     (tmp_path / "full.log").write_bytes(b"x\n")
     res = run_cli("follow", str(tmp_path / "empty.log"), str(tmp_path / "full.log"), "--no-follow", "--engine", engine)
     assert res.returncode == 0 and res.stdout == b"x\n" and res.stderr == b""
 
 
-def test_a_file_replaced_by_a_directory_or_a_fifo_is_named_and_waited_for(tmp_path: Path, engine: str) -> None:
+def test_a_file_replaced_by_a_directory_or_a_fifo_is_named_and_waited_for(tmp_path: Path, engine: Engine) -> None:
     odd, good = tmp_path / "odd.log", tmp_path / "good.log"
     odd.write_bytes(b"odd 1\n")
     good.write_bytes(b"good 1\n")
@@ -89,7 +90,7 @@ def test_a_file_replaced_by_a_directory_or_a_fifo_is_named_and_waited_for(tmp_pa
     assert sorted(file_lines(out)) == [b"good 1\n", b"good 2\n", b"odd 1\n", b"odd again\n"]
 
 
-def test_paths_with_spaces_and_non_utf8_names(tmp_path: Path, engine: str) -> None:
+def test_paths_with_spaces_and_non_utf8_names(tmp_path: Path, engine: Engine) -> None:
     weird = os.path.join(os.fsencode(tmp_path), b"caf\xe9 log file.txt")
     with open(weird, "wb") as f:
         f.write(b"from the weird file\n")
@@ -109,7 +110,7 @@ def test_paths_with_spaces_and_non_utf8_names(tmp_path: Path, engine: str) -> No
     assert lines[0].path == os.fsdecode(weird) and lines[0].data == b"from the weird file\n"
 
 
-def test_a_bad_file_never_stops_the_others(tmp_path: Path, engine: str) -> None:
+def test_a_bad_file_never_stops_the_others(tmp_path: Path, engine: Engine) -> None:
     """A directory, a FIFO and a missing path given as inputs: messages, and the good file is merged."""
     good = tmp_path / "good.log"
     good.write_bytes(b"ok\n")

@@ -8,7 +8,8 @@ import signal
 import time
 from pathlib import Path
 
-from .conftest import file_lines, tailmerge, verify_ok, wait_for, writer
+from .conftest import
+from tailmerge.options import Engine file_lines, tailmerge, verify_ok, wait_for, writer
 
 
 def generations(path: Path) -> list[Path]:
@@ -17,7 +18,7 @@ def generations(path: Path) -> list[Path]:
     return [*rotated, path]
 
 
-def test_rename_rotation_at_2000_lines_per_second(tmp_path: Path, engine: str) -> None:
+def test_rename_rotation_at_2000_lines_per_second(tmp_path: Path, engine: Engine) -> None:
     log = tmp_path / "app.log"
     log.touch()
     out = tmp_path / "merged.log"
@@ -33,7 +34,7 @@ def test_rename_rotation_at_2000_lines_per_second(tmp_path: Path, engine: str) -
     verify_ok(gens, out)  # every line of every generation once, each file in its own order
 
 
-def test_copytruncate_with_the_reader_caught_up_loses_nothing(tmp_path: Path, engine: str) -> None:
+def test_copytruncate_with_the_reader_caught_up_loses_nothing(tmp_path: Path, engine: Engine) -> None:
     log = tmp_path / "app.log"
     log.write_bytes(b"".join(b"before %d\n" % i for i in range(100)))
     out = tmp_path / "merged.log"
@@ -50,7 +51,7 @@ def test_copytruncate_with_the_reader_caught_up_loses_nothing(tmp_path: Path, en
     verify_ok([tmp_path / "app.log.1", log], out)
 
 
-def test_copytruncate_under_a_live_writer_at_2000_lines_per_second(tmp_path: Path, engine: str) -> None:
+def test_copytruncate_under_a_live_writer_at_2000_lines_per_second(tmp_path: Path, engine: Engine) -> None:
     log = tmp_path / "app.log"
     log.touch()
     out = tmp_path / "merged.log"
@@ -65,7 +66,7 @@ def test_copytruncate_under_a_live_writer_at_2000_lines_per_second(tmp_path: Pat
     verify_ok(gens, out)
 
 
-def test_copytruncate_reads_what_it_had_not_read_yet_from_the_copy(tmp_path: Path, engine: str) -> None:
+def test_copytruncate_reads_what_it_had_not_read_yet_from_the_copy(tmp_path: Path, engine: Engine) -> None:
     log = tmp_path / "app.log"
     log.write_bytes(b"".join(b"line %d of the first generation\n" % i for i in range(100)))
     out = tmp_path / "merged.log"
@@ -87,7 +88,7 @@ def test_copytruncate_reads_what_it_had_not_read_yet_from_the_copy(tmp_path: Pat
     assert file_lines(out)[100:] == [b"unread 1\n", b"unread 2\n", b"second generation\n"]
 
 
-def test_delete_and_recreate(tmp_path: Path, engine: str) -> None:
+def test_delete_and_recreate(tmp_path: Path, engine: Engine) -> None:
     log = tmp_path / "app.log"
     log.write_bytes(b"old 1\nold 2\n")
     out = tmp_path / "merged.log"
@@ -102,7 +103,7 @@ def test_delete_and_recreate(tmp_path: Path, engine: str) -> None:
     assert file_lines(out) == [b"old 1\n", b"old 2\n", b"new 1\n"]
 
 
-def test_a_swapped_symlink_is_followed_by_name(tmp_path: Path, engine: str) -> None:
+def test_a_swapped_symlink_is_followed_by_name(tmp_path: Path, engine: Engine) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     a, b = tmp_path / "a" / "one.log", tmp_path / "b" / "two.log"
@@ -126,7 +127,7 @@ def test_a_swapped_symlink_is_followed_by_name(tmp_path: Path, engine: str) -> N
     assert file_lines(out) == [b"a1\n", b"b1\n", b"b2\n"]
 
 
-def test_a_file_that_shrinks_and_grows_again_is_read_afresh(tmp_path: Path, engine: str) -> None:
+def test_a_file_that_shrinks_and_grows_again_is_read_afresh(tmp_path: Path, engine: Engine) -> None:
     log = tmp_path / "app.log"
     log.write_bytes(b"first generation line\n" * 3)
     out = tmp_path / "merged.log"
@@ -144,7 +145,7 @@ def test_a_file_that_shrinks_and_grows_again_is_read_afresh(tmp_path: Path, engi
     assert file_lines(out)[3:] == [b"second generation, longer line 0\n"] + [b"second generation, longer line 1\n"] * 3
 
 
-def test_a_glob_does_not_follow_a_rotated_file_twice(tmp_path: Path, engine: str) -> None:
+def test_a_glob_does_not_follow_a_rotated_file_twice(tmp_path: Path, engine: Engine) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
     log = logs / "app.log"

@@ -9,10 +9,11 @@ import subprocess
 import time
 from pathlib import Path
 
-from .conftest import PY, assert_no_traceback, file_lines, tailmerge, wait_for
+from .conftest import
+from tailmerge.options import Engine PY, assert_no_traceback, file_lines, tailmerge, wait_for
 
 
-def test_inotify_delivers_without_polling(tmp_path: Path, engine: str) -> None:
+def test_inotify_delivers_without_polling(tmp_path: Path, engine: Engine) -> None:
     src = tmp_path / "a.log"
     src.touch()
     out = tmp_path / "out.log"
@@ -30,7 +31,7 @@ def test_inotify_delivers_without_polling(tmp_path: Path, engine: str) -> None:
     assert proc.returncode == 0 and b"polling" not in err, err
 
 
-def test_a_file_created_later_under_a_glob_is_followed(tmp_path: Path, engine: str) -> None:
+def test_a_file_created_later_under_a_glob_is_followed(tmp_path: Path, engine: Engine) -> None:
     logs = tmp_path / "logs"
     (logs / "deep" / "er").mkdir(parents=True)
     (logs / "first.log").write_bytes(b"first\n")
@@ -50,7 +51,7 @@ def test_a_file_created_later_under_a_glob_is_followed(tmp_path: Path, engine: s
     assert sorted(file_lines(out)) == [b"first\n", b"second\n", b"third\n"]
 
 
-def test_polling_takes_over_when_inotify_is_refused(tmp_path: Path, engine: str) -> None:
+def test_polling_takes_over_when_inotify_is_refused(tmp_path: Path, engine: Engine) -> None:
     """Use up this user's inotify instances for real, then start tailmerge: it says so and polls."""
     from asyncinotify import Inotify
 
@@ -81,7 +82,7 @@ def test_polling_takes_over_when_inotify_is_refused(tmp_path: Path, engine: str)
     assert_no_traceback(err)
 
 
-def test_running_out_of_file_descriptors_is_named_and_the_rest_are_followed(tmp_path: Path, engine: str) -> None:
+def test_running_out_of_file_descriptors_is_named_and_the_rest_are_followed(tmp_path: Path, engine: Engine) -> None:
     files = [tmp_path / f"f{i:03d}.log" for i in range(200)]
     for i, f in enumerate(files):
         f.write_bytes(b"line of %d\n" % i)
