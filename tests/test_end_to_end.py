@@ -7,8 +7,9 @@ import signal
 import time
 from pathlib import Path
 
-from .conftest import
-from tailmerge.options import Engine assert_no_traceback, file_lines, tailmerge, verify_ok, wait_for, writer
+from tailmerge.options import Engine
+
+from .conftest import assert_no_traceback, file_lines, tailmerge, verify_ok, wait_for, writer
 
 
 def test_eight_files_three_writers_merge_exactly(tmp_path: Path, engine: Engine) -> None:

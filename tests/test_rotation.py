@@ -8,8 +8,9 @@ import signal
 import time
 from pathlib import Path
 
-from .conftest import
-from tailmerge.options import Engine file_lines, tailmerge, verify_ok, wait_for, writer
+from tailmerge.options import Engine
+
+from .conftest import file_lines, tailmerge, verify_ok, wait_for, writer
 
 
 def generations(path: Path) -> list[Path]:

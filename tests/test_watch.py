@@ -9,8 +9,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from .conftest import
-from tailmerge.options import Engine PY, assert_no_traceback, file_lines, tailmerge, wait_for
+from tailmerge.options import Engine
+
+from .conftest import PY, assert_no_traceback, file_lines, tailmerge, wait_for
 
 
 def test_inotify_delivers_without_polling(tmp_path: Path, engine: Engine) -> None:
