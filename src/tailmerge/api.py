@@ -62,6 +62,11 @@ def _expand(paths: Iterable[PathArg], options: Options) -> tuple[list[str], Disc
     return literal + discovery.step(), discovery
 
 
+def colour_auto(output: Output) -> bool:
+    """Colour when the output is a terminal, unless NO_COLOR is set (https://no-color.org)."""
+    return output.isatty() and not os.environ.get("NO_COLOR")
+
+
 def check_output(paths: Iterable[str], output: str | None) -> None:
     """Refuse an output that is one of the literal inputs (by identity: a link to it counts), before the
     output is opened, and so truncated. Glob matches of the output are left out while following."""
@@ -104,7 +109,7 @@ def _merge_run(
         check_output(args, os.fspath(output) if output is not None else None)
         out = Output(os.fspath(output) if output is not None else None, append=append)
     try:
-        sink = FileSink(out, fmt, colour=out.isatty() if colour is None else colour, progress=progress)
+        sink = FileSink(out, fmt, colour=colour_auto(out) if colour is None else colour, progress=progress)
         return make_run(args, opts, [sink], out), sink
     except BaseException:
         out.close()
@@ -134,12 +139,12 @@ async def amerge(
 ) -> MergeStats:
     """Follow ``paths`` and merge their complete lines into ``output`` (a path; None: standard output).
 
-    ``format`` is ``raw``, ``labeled`` or ``jsonl``. An existing output file is truncated unless
-    ``append``; an output that is one of the inputs is refused (ValueError) before it is opened.
-    ``colour`` colours labels (default: when the output is a terminal). ``progress`` is called with the
-    input bytes consumed by each write. Returns when the sources are done (``follow=False``), idle
-    (``idle_timeout``), ``stop_event`` is set, or on cancellation. Output errors raise
-    :class:`tailmerge.OutputError`.
+    ``format`` is ``raw``, ``labeled``, ``jsonl`` or ``headers``. An existing output file is truncated
+    unless ``append``; an output that is one of the inputs is refused (ValueError) before it is opened.
+    ``colour`` colours labels (default: when the output is a terminal and NO_COLOR is not set).
+    ``progress`` is called with the input bytes consumed by each write. Returns when the sources are
+    done (``follow=False``), idle (``idle_timeout``), ``stop_event`` is set, or on cancellation. Output
+    errors raise :class:`tailmerge.OutputError`.
     """
     opts = Options(**options)
     started = time.monotonic()

@@ -4,7 +4,7 @@ from the fields below (a test compares them), so no face has a default of its ow
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict, get_args
 
 from .core import DEFAULT_MAX_LINE_BYTES
@@ -40,13 +40,16 @@ class Options:
     engine: ``asyncio`` (a task per file), ``threads`` (a thread per file) or ``mixed`` (blocking followers in
       an executor handing lines to the event loop). They give the same result.
     follow: keep following after the end of each file (False: copy what is there, then stop).
-    start_at_end: begin each file that exists at start at its end (``--from end``), not its start.
+    start_at_end: begin each file that exists at start at its end (``--from end``, ``-n 0``), not its start.
+    last_lines: begin each file that exists at start this many lines before its end (``tail -n N``).
+    from_line: begin each file that exists at start at this line number (``tail -n +N``; 1 is the first).
     idle_timeout: stop once no source has grown for this many seconds (None: never).
     poll_interval: seconds between looks at a polled file; idle polled files back off to ``poll_max``.
     max_line_bytes: a longer line is emitted in pieces of this many bytes, each ending in a newline.
     watch: ``auto`` (inotify where it works), ``inotify`` or ``poll``.
     rotate_wait: seconds a rotated or deleted file is still followed after it last grew.
     exclude: glob patterns of paths never to follow.
+    stdin_label: the name standard input (the path ``-``) goes by in labels and JSONL.
     """
 
     engine: Engine = field(default="asyncio", metadata=_cli("--engine", "how followers are driven", choices=ENGINES))
@@ -55,6 +58,16 @@ class Options:
         default=False,
         metadata=_cli("--from", "where to begin files that exist at start", choices=("start", "end")),
     )
+    last_lines: int | None = field(
+        default=None,
+        metadata=_cli(
+            "--lines",
+            "begin files that exist at start N lines before their end (as tail -n N), or at line N with +N",
+            metavar="[+]N",
+            short="-n",
+        ),
+    )
+    from_line: int | None = field(default=None, metadata={"flag": None, "help": "set by --lines +N"})
     idle_timeout: float | None = field(
         default=None,
         metadata=_cli("--idle-exit", "exit once no source has grown for SECONDS", metavar="SECONDS", minimum=0.0),
@@ -80,6 +93,9 @@ class Options:
     exclude: tuple[str, ...] = field(
         default=(), metadata=_cli("--exclude", "never follow paths matching GLOB (repeatable)", metavar="GLOB")
     )
+    stdin_label: str = field(
+        default="-", metadata=_cli("--label-stdin", "the name of standard input (given as -)", metavar="NAME")
+    )
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -87,6 +103,10 @@ class Options:
         if self.watch not in WATCH_MODES:
             raise ValueError(f"unknown watch mode {self.watch!r}; choose from {', '.join(WATCH_MODES)}")
         check_number("poll_interval", self.poll_interval, 0.0, inclusive=False)
+        if self.last_lines is not None:
+            check_number("last_lines", self.last_lines, 0)
+        if self.from_line is not None:
+            check_number("from_line", self.from_line, 1)
         if self.idle_timeout is not None:
             check_number("idle_timeout", self.idle_timeout, 0.0)
         check_number("max_line_bytes", self.max_line_bytes, 2)
@@ -94,6 +114,11 @@ class Options:
         if isinstance(self.exclude, str):
             raise TypeError("exclude must be a list of patterns, not a single string")
         object.__setattr__(self, "exclude", tuple(self.exclude))
+
+    @property
+    def tail_lines(self) -> int | None:
+        """Lines before the end where files that exist at start begin (0: their end; None: their start)."""
+        return 0 if self.start_at_end else self.last_lines
 
     @property
     def poll_max(self) -> float:
@@ -107,12 +132,12 @@ class OptionArgs(TypedDict, total=False):
     engine: Engine
     follow: bool
     start_at_end: bool
+    last_lines: int | None
+    from_line: int | None
     idle_timeout: float | None
     poll_interval: float
     max_line_bytes: int
     watch: WatchMode
     rotate_wait: float
     exclude: tuple[str, ...]
-
-
-OPTION_FIELDS = {f.name: f for f in fields(Options)}
+    stdin_label: str

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ..api import check_output, make_run
+from ..api import check_output, colour_auto, make_run
 from ..options import Options
-from ..run import Run, run_async, run_blocking
+from ..run import Run, run_async, run_blocking, troubled
 from ..sinks import FileSink, Output, OutputClosed, OutputError
 from ..sources import raise_fd_limit
 from .parser import options_from
@@ -30,19 +30,21 @@ class UsageError(Exception):
 
 
 def run_follow(ns: argparse.Namespace) -> int:
+    target = None if ns.output in (None, "-") else ns.output
     try:
         opts = Options(**options_from(ns))
-        check_output(ns.paths, ns.output)
+        check_output(ns.paths, target)
     except (ValueError, TypeError) as e:
         raise UsageError(str(e)) from None
     raise_fd_limit()
     try:
-        output = Output(ns.output, append=ns.append)
+        output = Output(target, append=ns.append)
     except OutputError as e:
         print(f"tailmerge: {e}", file=sys.stderr)
         return 1
     progress = _progress(ns.paths) if not opts.follow and sys.stderr.isatty() else None
-    sink = FileSink(output, ns.format, colour=output.isatty(), progress=progress.update if progress else None)
+    colour = {"always": True, "never": False}.get(ns.color, colour_auto(output))
+    sink = FileSink(output, ns.format, colour=colour, progress=progress.update if progress else None)
     run = make_run(ns.paths, opts, [sink], output)
     try:
         with _signals_stop(run, output):
@@ -65,6 +67,10 @@ def run_follow(ns: argparse.Namespace) -> int:
             f"tailmerge: {output.name}: {run.unwritten} bytes not written (its reader stopped reading)",
             file=sys.stderr,
         )
+        return 1
+    if not opts.follow and (missing := troubled(run)):
+        # as tail: what could be read was merged, and the exit status says that not everything could
+        log.info("not read: %s", ", ".join(missing))
         return 1
     return 0
 

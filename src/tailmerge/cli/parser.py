@@ -26,10 +26,10 @@ def number(kind: type[float] | type[int], minimum: float, what: str, *, inclusiv
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
         if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"{what} must be a finite number, not {text}")
+            raise argparse.ArgumentTypeError(f"must be a finite number, not {text}")
         if value < minimum or (not inclusive and value == minimum):
             bound = f"at least {minimum:g}" if inclusive else f"more than {minimum:g}"
-            raise argparse.ArgumentTypeError(f"{what} must be {bound}, not {text}")
+            raise argparse.ArgumentTypeError(f"must be {bound}, not {text}")
         return value
 
     return parse
@@ -42,7 +42,13 @@ def _add_option_fields(p: argparse.ArgumentParser) -> None:
         meta = dict(f.metadata)
         flag, help_text = meta.pop("flag"), meta.pop("help")
         default = getattr(defaults, f.name)
-        if f.name == "follow":
+        if flag is None:
+            continue  # set by another flag
+        if f.name == "last_lines":
+            p.add_argument(
+                meta.pop("short"), flag, dest=f.name, type=_lines, help=f"{help_text} (default: whole files)", **meta
+            )
+        elif f.name == "follow":
             p.add_argument(flag, dest=f.name, action="store_false", help=help_text)
         elif f.name == "start_at_end":
             p.add_argument(flag, dest=f.name, default="start", help=f"{help_text} (default: start)", **meta)
@@ -56,10 +62,19 @@ def _add_option_fields(p: argparse.ArgumentParser) -> None:
             p.add_argument(flag, dest=f.name, default=default, help=f"{help_text} (default: {shown})", **meta)
 
 
+def _lines(text: str) -> tuple[str, int]:
+    """``-n N`` (the last N lines) or ``-n +N`` (from line N), as tail takes them."""
+    value = number(int, 1 if text.startswith("+") else 0, "")(text)
+    return ("from", value) if text.startswith("+") else ("last", value)
+
+
 def options_from(ns: argparse.Namespace) -> OptionArgs:
     """The API's keyword options from parsed arguments, field by field."""
-    values: dict[str, Any] = {f.name: getattr(ns, f.name) for f in fields(Options)}
+    values: dict[str, Any] = {f.name: getattr(ns, f.name, None) for f in fields(Options)}
     values["start_at_end"] = values["start_at_end"] == "end"
+    lines = values.pop("last_lines")
+    values["last_lines"] = lines[1] if lines is not None and lines[0] == "last" else None
+    values["from_line"] = lines[1] if lines is not None and lines[0] == "from" else None
     values["exclude"] = tuple(values["exclude"])
     return cast(OptionArgs, values)
 
@@ -78,10 +93,25 @@ def build_parser(version: str) -> argparse.ArgumentParser:
         description="Follow files and merge their complete lines. "
         "Quote glob patterns so the shell leaves them to tailmerge.",
     )
-    f.add_argument("paths", nargs="+", metavar="PATH", help="a file, or a quoted glob pattern ('logs/*.log', '**')")
-    f.add_argument("-o", "--output", metavar="OUTPUT", help="write here (truncated unless --append); default stdout")
+    f.add_argument(
+        "paths", nargs="+", metavar="PATH", help="a file, a quoted glob pattern ('logs/*.log', '**'), or - for stdin"
+    )
+    f.add_argument(
+        "-o", "--output", metavar="OUTPUT", help="write here (truncated unless --append; - is stdout) (default: stdout)"
+    )
     f.add_argument("--append", action="store_true", help="append to OUTPUT instead of truncating it")
-    f.add_argument("--format", choices=FORMATS, default="raw", help="output format (default: raw)")
+    f.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="raw",
+        help="raw lines; labeled (NAME | line); jsonl; headers (==> NAME <== when the source changes) (default: raw)",
+    )
+    f.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour labels: auto is when the output is a terminal and NO_COLOR is not set (default: auto)",
+    )
     _add_option_fields(f)
     f.add_argument("-v", "--verbose", action="store_true", help="also report rotations and reopened files")
 

@@ -21,6 +21,13 @@ class Follower(Protocol[T]):
     """What an engine drives: a source (its items are chunks) or glob discovery (its items are paths)."""
 
     path: str
+    stream: bool
+    """A stream (standard input) is read to its end even without ``follow``."""
+
+    @property
+    def ended(self) -> bool:
+        """The input has ended (a stream closed); files never end by themselves."""
+        ...
 
     @property
     def rotating(self) -> bool:
@@ -53,7 +60,7 @@ def pace(
 
     A polled follower backs off from ``poll_interval`` to ``poll_max`` while nothing changes; an
     event-driven one waits for its signal, and polls only while it is ``rotating``, until its deadline.
-    Without ``follow`` the plan ends at the first look that finds nothing.
+    Without ``follow`` the plan ends at the first look that finds nothing (a stream: at its end).
     """
     interval = poll_interval
     while True:
@@ -66,7 +73,7 @@ def pace(
             interval = poll_interval
             yield items
             continue
-        if not follow:
+        if follower.ended or not (follow or follower.stream):
             return
         timeout: float | None = None
         if not event_driven or follower.rotating:

@@ -21,7 +21,7 @@ from ..core import Follower, Identity, Wait, pace
 from ..merge import Merge
 from ..options import Options
 from ..sinks import Origin
-from ..sources import Discovery, Ledger, Source
+from ..sources import Discovery, Ledger, Source, Stdin
 from ..watch import Signal, Watcher, make_watcher
 
 __all__ = ["Engine", "Run"]
@@ -61,7 +61,7 @@ class Run:
         if options.watch == "inotify" and not self.watcher.event_driven:
             log.warning("--watch inotify: inotify could not be used; polling instead")
         self.ledger = Ledger()
-        self.origins: dict[Source, Origin] = {}
+        self.origins: dict[Source | Stdin, Origin] = {}
         self.unwritten = 0
         """Bytes the sinks could not deliver after a stop (set when the run has finished)."""
         self._left_out: Identity | None = None
@@ -77,7 +77,7 @@ class Run:
     # -- sources --------------------------------------------------------------------------------
 
     def initial(self) -> list[Follower[Any]]:
-        followers: list[Follower[Any]] = list(self.new_sources(self._initial))
+        followers: list[Follower[Any]] = list(self.new_sources(self._initial, at_start=True))
         if self.discovery is not None:
             with self._lock:
                 self._alive += 1
@@ -88,14 +88,19 @@ class Run:
         """Never follow ``file`` (the output: an input glob that matches it would feed the merge on itself)."""
         self._left_out = file
 
-    def new_sources(self, paths: Sequence[str]) -> list[Source]:
+    def new_sources(self, paths: Sequence[str], *, at_start: bool = False) -> list[Source | Stdin]:
         """Sources for ``paths``, leaving out any already followed by name or by identity (a hard link, a
         symlink, or a rotated file that a glob matches again under its new name). Each is counted alive
         from here: the caller launches it, and the run is done when the last follower has ended."""
         with self._lock:
-            held = {i for s in self.origins for i in s.identities()}
-            new: list[Source] = []
+            held = {i for s in self.origins if isinstance(s, Source) for i in s.identities()}
+            new: list[Source | Stdin] = []
             for path in paths:
+                if path == "-":
+                    if "-" not in self._paths:
+                        self._paths.add("-")
+                        new.append(Stdin(self.options.stdin_label, self.options.max_line_bytes))
+                    continue
                 key = os.path.abspath(path)
                 if key in self._paths:
                     continue
@@ -112,18 +117,20 @@ class Run:
                 except OSError:
                     pass  # missing or unreadable: the source itself reports it
                 self._paths.add(key)
-                new.append(self._source(path))
+                new.append(self._source(path, at_start))
             for source, origin in zip(new, self.merge.add_sources([s.path for s in new]), strict=True):
                 self.origins[source] = origin
             self._alive += len(new)
         return new
 
-    def _source(self, path: str) -> Source:
+    def _source(self, path: str, at_start: bool) -> Source:
+        """A source; only files given at start begin where ``--from``/``--lines`` say (later ones: at 0)."""
         o = self.options
         return Source(
             path,
             max_line_bytes=o.max_line_bytes,
-            start_at_end=o.start_at_end,
+            last_lines=o.tail_lines if at_start else None,
+            from_line=o.from_line if at_start else None,
             rotate_wait=o.rotate_wait,
             follow=o.follow,
             ledger=self.ledger,
@@ -210,9 +217,11 @@ class Run:
         """Register ``signal`` with the waker, and ``wake`` with the stop token, while ``follower`` is
         driven; yields whether the follower is event-driven (else it polls)."""
         handle = self.token.on_stop(wake)
+        # a file is watched by name; discovery and standard input say themselves how they are woken
+        watched = follower if isinstance(follower, Discovery | Stdin) else None
         try:
-            if isinstance(follower, Discovery):
-                event_driven = follower.watch(self.watcher, signal)
+            if watched is not None:
+                event_driven = watched.watch(self.watcher, signal)
             else:
                 event_driven = self.watcher.watch_file(follower.path, signal)
         except OSError:
@@ -220,8 +229,8 @@ class Run:
         try:
             yield event_driven
         finally:
-            if isinstance(follower, Discovery):
-                follower.unwatch(self.watcher, signal)
+            if watched is not None:
+                watched.unwatch(self.watcher, signal)
             else:
                 self.watcher.unwatch_file(follower.path, signal)
             self.token.forget(handle)
@@ -305,3 +314,8 @@ _NO_GATE: Any = _NoGate()
 def _close(follower: Follower[Any]) -> None:
     if isinstance(follower, Source):
         follower.close()
+
+
+def troubled(run: Run) -> list[str]:
+    """Files that were missing or unreadable when the run ended (``--no-follow`` exits 1 for them)."""
+    return [s.path for s in run.origins if isinstance(s, Source) and s.problem is not None]

@@ -20,7 +20,7 @@ __all__ = ["FORMATS", "LABEL_SEP", "Format", "Formatter", "Labels", "labels_for"
 
 log = logging.getLogger("tailmerge")
 
-Format = Literal["raw", "labeled", "jsonl"]
+Format = Literal["raw", "labeled", "jsonl", "headers"]
 FORMATS: tuple[Format, ...] = get_args(Format)
 LABEL_SEP = b" | "
 _COLOURS = (31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96)
@@ -56,6 +56,11 @@ class Labels:
         self._paths: list[str] = []
         self.labels: list[str] = []
 
+    @property
+    def width(self) -> int:
+        """The longest label: labels are padded to it, so lines start in one column."""
+        return max(map(len, self.labels), default=0)
+
     def add(self, paths: Sequence[str]) -> list[int]:
         """Add sources (their indexes follow on); return the indexes of earlier sources whose label changed."""
         known = len(self._paths)
@@ -83,8 +88,8 @@ class Formatter:
         self._json_path = json.dumps(path)
 
     def format(self, chunks: Sequence[Chunk]) -> list[bytes]:
-        """Output buffers for ``chunks`` (raw: the chunks' own bytes, not copied)."""
-        if self.fmt == "raw":
+        """Output buffers for ``chunks`` (raw, headers: the chunks' own bytes, not copied)."""
+        if self.fmt in ("raw", "headers"):
             return [c.data for c in chunks]
         if self.fmt == "labeled":
             prefix = self._prefix
@@ -92,9 +97,15 @@ class Formatter:
             return [prefix + c.data[:-1].replace(b"\n", b"\n" + prefix) + b"\n" for c in chunks]
         return [b"".join(map(self._jsonl, chunks))]
 
+    def header(self) -> bytes:
+        """The ``headers`` format's line before a run of lines from this source, as tail prints it."""
+        return b"==> %s <==\n" % os.fsencode(self.path)
+
     def _jsonl(self, chunk: Chunk) -> bytes:
         inode = f'"inode": {chunk.file.ino}, ' if chunk.file is not None else ""
         head = f'{{"path": {self._json_path}, {inode}"offset": '
+        if chunk.cut:
+            return self._jsonl_line(head, chunk.data, chunk.end, ', "cut": true')
         try:
             # the common case: the whole run is UTF-8, decoded once and escaped by json's C encoder
             texts = chunk.data.decode("utf-8").split("\n")[:-1]
@@ -104,10 +115,10 @@ class Formatter:
         return "".join(lines).encode()
 
     @staticmethod
-    def _jsonl_line(head: str, line: bytes, end: int) -> bytes:
+    def _jsonl_line(head: str, line: bytes, end: int, extra: str = "") -> bytes:
         body = line[:-1]
         try:
             field, text = "line", _json_str(body.decode("utf-8"))
         except UnicodeDecodeError:
             field, text = "line_base64", '"' + base64.b64encode(body).decode("ascii") + '"'
-        return f'{head}{end}, "{field}": {text}}}\n'.encode()
+        return f'{head}{end}, "{field}": {text}{extra}}}\n'.encode()

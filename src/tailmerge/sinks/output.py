@@ -127,6 +127,7 @@ class FileSink:
         self._labels = Labels()
         self._origins: list[Origin] = []
         self._formatters: list[Formatter] = []
+        self._last_origin = -1  # the source of the last batch (headers format)
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self._queue: Handoff[list[bytes]] = Handoff(WRITE_AHEAD, on_change=self._wake)
         self._submitted = 0
@@ -141,8 +142,11 @@ class FileSink:
 
     def add_sources(self, origins: Sequence[Origin]) -> None:
         """Sources joining together are labelled together (one pass for 10,000 files)."""
+        width = self._labels.width
         changed = self._labels.add([o.path for o in origins])
         self._origins.extend(origins)
+        if self._labels.width != width:
+            changed = list(range(len(self._formatters)))  # every label is padded anew
         for i, origin in enumerate(origins, len(self._formatters)):
             self._formatters.append(self._formatter(origin, i))
         for i in changed:
@@ -150,10 +154,16 @@ class FileSink:
 
     def _formatter(self, origin: Origin, i: int) -> Formatter:
         colour = i if self._colour else None
-        return Formatter(self._fmt, origin.path, self._labels.labels[i], colour=colour)
+        label = self._labels.labels[i].ljust(self._labels.width)
+        return Formatter(self._fmt, origin.path, label, colour=colour)
 
     def _format(self, batch: Batch) -> tuple[list[bytes], int]:
-        buffers = self._formatters[batch.origin.index].format(batch.chunks)
+        formatter = self._formatters[batch.origin.index]
+        buffers = formatter.format(batch.chunks)
+        if self._fmt == "headers" and batch.origin.index != self._last_origin:
+            # tail's headers: a blank line between groups, none before the first
+            buffers.insert(0, (b"\n" if self._last_origin >= 0 else b"") + formatter.header())
+            self._last_origin = batch.origin.index
         if self._progress is not None:
             self._progress(batch.consumed)
         size = sum(map(len, buffers))

@@ -4,5 +4,6 @@ from .discovery import Discovery, is_pattern
 from .file import Source
 from .ledger import Ledger
 from .limits import raise_fd_limit
+from .stdin import Stdin
 
-__all__ = ["Discovery", "Ledger", "Source", "is_pattern", "raise_fd_limit"]
+__all__ = ["Discovery", "Ledger", "Source", "Stdin", "is_pattern", "raise_fd_limit"]

@@ -18,6 +18,7 @@ from ..core import FINGERPRINT_BYTES, Change, Chunk, Identity, LineFramer, Posit
 from .copytruncate import find_copy
 from .ledger import Ledger
 from .limits import fd_limit_message
+from .start import from_line_offset, last_lines_offset
 
 __all__ = ["Source"]
 
@@ -46,8 +47,10 @@ class Source:
     """A followed path. Not thread-safe: one engine worker drives it at a time.
 
     ``start``: resume the file at this position when the path still names that file (the checkpoint
-    seam); otherwise a file is read from its start, or from its end with ``start_at_end``. ``ledger``:
-    files this run already read, so a rotated file matched again under its new name is not read twice.
+    seam). Otherwise a file that exists at start is read from its start, ``last_lines`` lines before its
+    end (0: from its end) or from line ``from_line``; a file that appears later from its start.
+    ``ledger``: files this run already read, so a rotated file matched again under its new name is not
+    read twice.
     """
 
     def __init__(
@@ -55,7 +58,8 @@ class Source:
         path: str,
         *,
         max_line_bytes: int,
-        start_at_end: bool = False,
+        last_lines: int | None = None,
+        from_line: int | None = None,
         rotate_wait: float = 5.0,
         follow: bool = True,
         start: Position | None = None,
@@ -63,16 +67,26 @@ class Source:
     ) -> None:
         self.path = path
         self._max_line_bytes = max_line_bytes
-        self._start_at_end = start_at_end
+        self._last_lines = last_lines
+        self._from_line = from_line
         self._start = start
         self._rotate_wait = rotate_wait
         self._follow = follow
         self._ledger = ledger
+        self._at_start = True  # the first open, of a file that existed when the run began
         self._current: _Generation | None = None
         self._rotated: list[_Generation] = []
         self._problem: str | None = None
         self._warned_long = False
         self.closed = False
+
+    stream = False
+    ended = False
+
+    @property
+    def problem(self) -> str | None:
+        """What is wrong with the path now (missing, unreadable...), as last reported; None when fine."""
+        return self._problem
 
     # -- what the engine sees -------------------------------------------------------------------
 
@@ -157,7 +171,7 @@ class Source:
             fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
         except FileNotFoundError:
             self._report("no such file; it will be followed once it appears" if self._follow else "no such file")
-            self._start_at_end = False  # a file that appears later is new: read it from its start
+            self._at_start = False  # a file that appears later is new: read it from its start
             return
         except PermissionError:
             self._report("permission denied; retrying while it is followed")
@@ -175,7 +189,7 @@ class Source:
         identity = Identity(st.st_dev, st.st_ino)
         framer = LineFramer(self._max_line_bytes, self._first_offset(fd, st, identity), identity)
         gen = _Generation(fd, identity, framer)
-        self._start_at_end = False
+        self._at_start = False
         self._start = None
         self._current = gen
         if self._problem is not None:
@@ -191,16 +205,13 @@ class Source:
             if known is not None:
                 log.info("%s: already read to byte %d by this run; going on from there", self.path, known)
                 return known
-        return self._end_offset(fd, st.st_size) if self._start_at_end else 0
-
-    def _end_offset(self, fd: int, size: int) -> int:
-        """Where ``--from end`` starts: just past the last complete line, so no line is cut."""
-        if size == 0:
+        if not self._at_start:
             return 0
-        start = max(0, size - self._max_line_bytes)
-        tail = os.pread(fd, size - start, start)
-        nl = tail.rfind(b"\n")
-        return start + nl + 1 if nl >= 0 else start
+        if self._from_line is not None:
+            return from_line_offset(fd, st.st_size, self._from_line)
+        if self._last_lines is not None:
+            return last_lines_offset(fd, st.st_size, self._last_lines, self._max_line_bytes)
+        return 0
 
     # -- reading --------------------------------------------------------------------------------
 

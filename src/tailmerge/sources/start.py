@@ -1,0 +1,55 @@
+"""Where a file that exists at start begins to be read: its start, its end, N lines before its end
+(``tail -n N``) or at line N (``tail -n +N``). Never in the middle of a line."""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["end_offset", "from_line_offset", "last_lines_offset"]
+
+BLOCK = 1 << 16
+
+
+def end_offset(fd: int, size: int, max_line_bytes: int) -> int:
+    """Just past the last complete line (``--from end``, ``-n 0``): a line being written is read whole."""
+    if size == 0:
+        return 0
+    start = max(0, size - max_line_bytes)
+    nl = os.pread(fd, size - start, start).rfind(b"\n")
+    return start + nl + 1 if nl >= 0 else start
+
+
+def last_lines_offset(fd: int, size: int, n: int, max_line_bytes: int) -> int:
+    """The start of the last ``n`` lines (an unfinished last line counts, as in tail); 0 if fewer."""
+    if n <= 0:
+        return end_offset(fd, size, max_line_bytes)
+    pos = size
+    # a newline that ends the file ends the last line; it does not start another
+    skip_last = size > 0 and os.pread(fd, 1, size - 1) == b"\n"
+    wanted = n + skip_last
+    while pos > 0:
+        start = max(0, pos - BLOCK)
+        block = os.pread(fd, pos - start, start)
+        end = len(block)
+        while (nl := block.rfind(b"\n", 0, end)) >= 0:
+            wanted -= 1
+            if wanted == 0:
+                return start + nl + 1
+            end = nl
+        pos = start
+    return 0
+
+
+def from_line_offset(fd: int, size: int, line: int) -> int:
+    """The start of line number ``line`` (1 is the first); the end of the file if it has fewer."""
+    pos, needed = 0, line - 1
+    while needed > 0 and pos < size:
+        block = os.pread(fd, min(BLOCK, size - pos), pos)
+        if not block:
+            break
+        at = 0
+        while needed and (nl := block.find(b"\n", at)) >= 0:
+            needed -= 1
+            at = nl + 1
+        pos += at if not needed else len(block)
+    return pos if needed == 0 else size
