@@ -12,7 +12,8 @@ import pytest
 import tailmerge
 from tailmerge.options import Engine
 
-from .conftest import PY, file_lines, run_cli, tailmerge as start_tailmerge, wait_for
+from .conftest import PY, file_lines, run_cli, wait_for
+from .conftest import tailmerge as start_tailmerge
 
 
 def cli_with_stdin(data: bytes, *args: str) -> subprocess.CompletedProcess[bytes]:

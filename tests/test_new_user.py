@@ -15,7 +15,8 @@ import pytest
 
 import tailmerge
 
-from .conftest import PY, assert_no_traceback, file_lines, tailmerge as start_tailmerge, verify_ok, wait_for
+from .conftest import PY, assert_no_traceback, file_lines, verify_ok, wait_for
+from .conftest import tailmerge as start_tailmerge
 
 
 def run_in(cwd: Path, *args: str, timeout: float = 20) -> subprocess.CompletedProcess[bytes]:

@@ -217,11 +217,12 @@ class Run:
         """Register ``signal`` with the waker, and ``wake`` with the stop token, while ``follower`` is
         driven; yields whether the follower is event-driven (else it polls)."""
         handle = self.token.on_stop(wake)
-        # a file is watched by name; discovery and standard input say themselves how they are woken
+        # a file is watched by name; discovery and standard input say themselves how they are woken (the
+        # stdin reader is a thread of its own: it wakes through ``wake``, which is safe from any thread)
         watched = follower if isinstance(follower, Discovery | Stdin) else None
         try:
             if watched is not None:
-                event_driven = watched.watch(self.watcher, signal)
+                event_driven = watched.watch(self.watcher, _Wake(wake) if isinstance(watched, Stdin) else signal)
             else:
                 event_driven = self.watcher.watch_file(follower.path, signal)
         except OSError:
@@ -298,6 +299,13 @@ class Run:
             except Exception as e:
                 self.token.fail(e)
                 _close(follower)
+
+
+class _Wake:
+    """A signal whose ``set()`` is the follower's thread-safe wake-up."""
+
+    def __init__(self, wake: Callable[[], None]) -> None:
+        self.set = wake
 
 
 class _NoGate:
