@@ -71,7 +71,7 @@ def test_leaving_follow_early_stops_every_thread_and_closes_files(tmp_path: Path
     it = follow(files, engine=engine)
     first = next(it)
     assert first.data == b"x\n"
-    it.close()  # type: ignore[attr-defined]
+    it.close()
     deadline = time.monotonic() + 5
     while threading.active_count() > before and time.monotonic() < deadline:
         time.sleep(0.01)

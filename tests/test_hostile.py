@@ -104,7 +104,7 @@ def test_paths_with_spaces_and_non_utf8_names(tmp_path: Path, engine: Engine) ->
     assert res.returncode == 0, res.stderr
     assert sorted(res.stdout.splitlines()) == [
         b"caf\xe9 log file.txt | from the weird file",
-        b"with space.log | from the spaced file",
+        b"with space.log    | from the spaced file",  # labels are padded to one width
     ]
     lines = list(follow([os.fsdecode(weird)], follow=False))
     assert lines[0].path == os.fsdecode(weird) and lines[0].data == b"from the weird file\n"

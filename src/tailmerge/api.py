@@ -13,7 +13,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -226,7 +226,7 @@ async def afollow(
     *,
     stop_event: StopFlag | None = None,
     **options: Unpack[OptionArgs],
-) -> AsyncIterator[Line]:
+) -> AsyncGenerator[Line, None]:
     """Follow ``paths`` and yield each complete :class:`Line` as it is written.
 
     Ends when the sources are done (``follow=False``), idle (``idle_timeout``) or ``stop_event`` is set (no
@@ -258,7 +258,7 @@ def follow(
     *,
     stop_event: StopFlag | None = None,
     **options: Unpack[OptionArgs],
-) -> Iterator[Line]:
+) -> Generator[Line, None, None]:
     """Blocking :func:`afollow`: iterate lines in ordinary threaded code.
 
     The asyncio core runs in a helper thread (a blocking portal); the caller's thread receives batches of
@@ -273,7 +273,7 @@ def follow(
     return _follow_lines(run, queue, stop_event)
 
 
-def _follow_lines(run: Run, queue: LineQueue, stop_event: StopFlag | None) -> Iterator[Line]:
+def _follow_lines(run: Run, queue: LineQueue, stop_event: StopFlag | None) -> Generator[Line, None, None]:
     portal = Portal()
     unlink = run.token.link(stop_event)
     done = portal.submit(run_async(run))

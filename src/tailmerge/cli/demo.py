@@ -48,7 +48,8 @@ def _demo(engine: str, seconds: float, files: int, writers: int) -> int:
             split = ["--split-ms", "30"] if w == 0 else []
             cmd = [sys.executable, "-m", "tailmerge._writer", "--id", f"w{w + 1}", "--rate", "8",
                    "--seconds", str(seconds), *split, *mine]  # fmt: skip
-            procs.append(subprocess.Popen(cmd))
+            # a session of their own: a Ctrl-C at the terminal reaches the demo, which ends them itself
+            procs.append(subprocess.Popen(cmd, start_new_session=True))
         try:
             return _show(engine, paths, merged_path, procs)
         finally:

@@ -12,7 +12,7 @@ from typing import Any, cast
 from ..core import DEFAULT_MAX_LINE_BYTES
 from ..options import ENGINES, OptionArgs, Options
 from ..sinks import FORMATS
-from ..verify import DEFAULT_BUDGET
+from ..verify import DEFAULT_BUDGET, VERIFY_FORMATS
 
 __all__ = ["build_parser", "number", "options_from"]
 
@@ -53,7 +53,7 @@ def _add_option_fields(p: argparse.ArgumentParser) -> None:
         elif f.name == "start_at_end":
             p.add_argument(flag, dest=f.name, default="start", help=f"{help_text} (default: start)", **meta)
         elif f.name == "exclude":
-            p.add_argument(flag, dest=f.name, action="append", default=[], help=help_text, **meta)
+            p.add_argument(flag, dest=f.name, action="append", default=[], help=f"{help_text} (default: none)", **meta)
         else:
             if "minimum" in meta:
                 kind = int if f.default is not MISSING and type(f.default) is int else float
@@ -116,9 +116,16 @@ def build_parser(version: str) -> argparse.ArgumentParser:
     f.add_argument("-v", "--verbose", action="store_true", help="also report rotations and reopened files")
 
     v = sub.add_parser("verify", help="check that a merged output holds every input line once, in order")
-    v.add_argument("inputs", nargs="+", metavar="INPUT")
+    v.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="a file, or a quoted glob pattern; rotated generations oldest first"
+    )
     v.add_argument("--merged", required=True, metavar="OUTPUT", help="the merged output to check")
-    v.add_argument("--format", choices=FORMATS, default="raw", help="format of the merged output (default: raw)")
+    v.add_argument(
+        "--format",
+        choices=VERIFY_FORMATS,
+        default="auto",
+        help="format of the merged output (default: auto, told from its first lines)",
+    )
     v.add_argument(
         "--max-line-bytes",
         type=number(int, 2, "--max-line-bytes"),

@@ -38,6 +38,10 @@ class OutputClosed(Exception):
     """The reader of the output went away (a closed pipe): stop quietly."""
 
 
+class WriteAbandoned(Exception):
+    """A write to an output whose reader stopped reading was given up (a stop's grace ran out)."""
+
+
 class Output:
     """The one writer of the merged stream: a file descriptor written with whole batches of lines."""
 
@@ -47,7 +51,18 @@ class Output:
         self.fd = self._open(append) if path is not None else 1
         self._lock = threading.Lock()
         self.bytes = 0
+        self._own_pipe = -1
         _widen_pipe(self.fd)
+        if _is_fifo(self.fd):
+            # a pipe is written without blocking, through a description of our own (O_NONBLOCK on the
+            # shared one would surprise the other writers of the pipe): a reader that stops reading
+            # never traps a write, so a stop can give up on it, knowing exactly what went in
+            try:
+                self._own_pipe = os.open(f"/proc/self/fd/{self.fd}", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            except OSError:
+                pass  # no /proc: blocking writes, and a stalled reader holds the writer thread
+            else:
+                self.fd = self._own_pipe
 
     def _open(self, append: bool) -> int:
         assert self.path is not None
@@ -76,13 +91,24 @@ class Output:
             return False
         return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
-    def write(self, buffers: Sequence[bytes]) -> None:
-        """Write every buffer, in order, with as few system calls as the kernel allows (writev)."""
+    @property
+    def nonblocking(self) -> bool:
+        return self._own_pipe >= 0
+
+    def write(self, buffers: Sequence[bytes], wait: Callable[[], bool] | None = None) -> None:
+        """Write every buffer, in order, with as few system calls as the kernel allows (writev).
+
+        A non-blocking output that is full calls ``wait()`` (which returns once it may be writable) and
+        goes on; when ``wait()`` returns False the rest is given up: :class:`WriteAbandoned`."""
         views = [memoryview(b) for b in buffers if b]
         with self._lock:
             while views:
                 try:
                     n = os.writev(self.fd, views[:_IOV_MAX])
+                except BlockingIOError:
+                    if wait is None or not wait():
+                        raise WriteAbandoned() from None
+                    continue
                 except BrokenPipeError as e:
                     raise OutputClosed() from e
                 except OSError as e:
@@ -107,7 +133,7 @@ class Output:
         os.close(old)
 
     def close(self) -> None:
-        if self.path is not None and self.fd >= 0:
+        if (self.path is not None or self._own_pipe >= 0) and self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
 
@@ -134,6 +160,7 @@ class FileSink:
         self._written_before = output.bytes
         self._thread = threading.Thread(target=self._write_loop, name="tailmerge writer", daemon=True)
         self._token: StopToken | None = None
+        self._give_up = False
 
     def start(self, token: StopToken) -> None:
         self._token = token
@@ -180,8 +207,12 @@ class FileSink:
         self._queue.end()
         if self._thread.is_alive():
             self._thread.join(timeout)
+        if self._thread.is_alive() and self.output.nonblocking:
+            self._give_up = True  # the grace is over: the writer leaves its wait for room
+            self._wake()
+            self._thread.join()
         if self._thread.is_alive():
-            return self.unwritten  # stalled in a write: its descriptors stay open for it
+            return self.unwritten  # stalled in a blocking write: its descriptors stay open for it
         for fd in (self._wake_r, self._wake_w):
             os.close(fd)
         return 0 if self._queue.closed else self.unwritten
@@ -209,6 +240,23 @@ class FileSink:
         except OSError:
             pass  # closed: the writer has finished
 
+    def _drain_wakes(self) -> None:
+        try:
+            os.read(self._wake_r, 4096)
+        except BlockingIOError:
+            pass
+
+    def _wait_writable(self) -> bool:
+        """Sleep until the full output has room, or the stop's grace is over (then: False)."""
+        poller = select.poll()
+        poller.register(self._wake_r, select.POLLIN)
+        poller.register(self.output.fd, select.POLLOUT)
+        while not self._give_up:
+            if any(fd == self.output.fd for fd, _ in poller.poll()):
+                return True  # writable, or an error that the next write reports
+            self._drain_wakes()
+        return False
+
     def _write_loop(self) -> None:
         # the writer sleeps in poll() on its wake-up pipe and on the output itself, so a reader that goes
         # away (`| head -1`) is noticed at once even while no line comes
@@ -219,19 +267,25 @@ class FileSink:
         try:
             while (items := self._queue.take_nowait()) is not None:
                 if items:
-                    self.output.write([buffer for buffers in items for buffer in buffers])
+                    self.output.write([buffer for buffers in items for buffer in buffers], self._wait_writable)
                     continue
                 for fd, events in poller.poll():
                     if fd == self.output.fd and events & (select.POLLERR | select.POLLHUP):
                         raise OutputClosed()
-                try:
-                    os.read(self._wake_r, 4096)
-                except BlockingIOError:
-                    pass
+                self._drain_wakes()
+        except WriteAbandoned:
+            pass  # counted in unwritten
         except (OutputError, OutputClosed) as e:
             self._queue.close()
             if self._token is not None:
                 self._token.fail(e)
+
+
+def _is_fifo(fd: int) -> bool:
+    try:
+        return stat.S_ISFIFO(os.fstat(fd).st_mode)
+    except OSError:
+        return False
 
 
 def _widen_pipe(fd: int) -> None:

@@ -184,7 +184,7 @@ class Source:
         if not stat.S_ISREG(st.st_mode):
             os.close(fd)
             kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
-            self._report(f"is {kind}; waiting for a regular file at this path")
+            self._report(f"is {kind}; waiting for a regular file at this path" if self._follow else f"is {kind}")
             return
         identity = Identity(st.st_dev, st.st_ino)
         framer = LineFramer(self._max_line_bytes, self._first_offset(fd, st, identity), identity)
