@@ -42,8 +42,6 @@ class MergeStats:
     elapsed: float = 0.0
     per_source: dict[str, int] = field(default_factory=dict)
     """Bytes read from each source path (lines are not counted: raw output never looks at each line)."""
-    unwritten: int = 0
-    """Bytes that could not be written before giving up on a stalled output after a signal."""
 
 
 # -- building a run ---------------------------------------------------------------------------------
@@ -122,7 +120,6 @@ def _stats(run: Run, sink: FileSink, started: float, written_before: int) -> Mer
         sources=len(run.merge.origins),
         elapsed=time.monotonic() - started,
         per_source=dict(run.merge.consumed),
-        unwritten=run.unwritten,
     )
 
 

@@ -115,6 +115,8 @@ class MixedEngine(_LoopEngine):
         origin, aenter = self.run.origins[follower], self.run.merge.aenter  # type: ignore[index]
 
         def hand_over(chunks: list[Chunk]) -> None:
+            # unbounded on purpose, yet never stuck: the loop outlives every follower (join_async awaits
+            # them all), and a stop releases every sink's wait for room
             asyncio.run_coroutine_threadsafe(aenter(origin, chunks), self.loop).result()
 
         return hand_over

@@ -205,6 +205,8 @@ class FileSink:
 
     def finish(self, timeout: float | None) -> int:
         self._queue.end()
+        if self.output.identity() is not None:
+            timeout = None  # a regular file does not stall: everything read is written, whatever the grace
         if self._thread.is_alive():
             self._thread.join(timeout)
         if self._thread.is_alive() and self.output.nonblocking:

@@ -74,6 +74,7 @@ class Source:
         self._follow = follow
         self._ledger = ledger
         self._at_start = True  # the first open, of a file that existed when the run began
+        self._moved = False  # the current file was renamed away and nothing is at the path yet
         self._current: _Generation | None = None
         self._rotated: list[_Generation] = []
         self._problem: str | None = None
@@ -96,8 +97,9 @@ class Source:
 
     @property
     def rotating(self) -> bool:
-        """True while a rotated-away file is still read (the engine polls it until its deadline)."""
-        return bool(self._rotated)
+        """True while a file is read under a name that is not its path (rotated away and still read, or
+        renamed with nothing at the path yet): the folder watch matches names, so it is polled."""
+        return bool(self._rotated) or self._moved
 
     def next_deadline(self) -> float | None:
         """Monotonic time at which a rotated file is due to be let go, if any."""
@@ -316,6 +318,7 @@ class Source:
             return
         at_path = Identity(st.st_dev, st.st_ino) if st is not None else None
         change = follow_path(gen.identity, at_path, linked=_linked(gen.fd))
+        self._moved = change is Change.MOVED
         if change in (Change.SAME, Change.MOVED):
             return  # MOVED: renamed away, nothing at the path yet: still the newest file; keep reading it
         # rotated or deleted: a writer may still hold the old file, so it is read until it has been quiet
