@@ -205,3 +205,22 @@ def test_jsonl_path_of_a_literal_is_as_given(tmp_path: Path) -> None:
 def test_python_dash_m_and_the_script_agree() -> None:
     res = subprocess.run([sys.executable, "-m", "tailmerge", "--version"], capture_output=True, timeout=10)
     assert res.stdout.decode().strip() == f"tailmerge {tailmerge.__version__}"
+
+
+def test_a_file_renamed_away_with_nothing_at_its_path_is_still_read(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    out = tmp_path / "out.log"
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        os.write(fd, b"one\n")
+        proc = start_tailmerge("follow", str(log), "-o", str(out))
+        wait_for(lambda: file_lines(out) == [b"one\n"], what="the first line")
+        log.rename(tmp_path / "app.log.old")  # no new file at the path: inotify sees writes by the new name
+        time.sleep(0.3)
+        os.write(fd, b"two\n")
+        wait_for(lambda: file_lines(out) == [b"one\n", b"two\n"], timeout=5, what="the line after the rename")
+    finally:
+        os.close(fd)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=5)
+    assert proc.returncode == 0
