@@ -17,6 +17,10 @@ from tailmerge.options import Engine
 
 PY = sys.executable
 
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0, reason="needs root: mounts a tmpfs, drops capabilities or runs as another user"
+)
+
 
 @pytest.fixture(params=ENGINES)
 def engine(request: pytest.FixtureRequest) -> Engine:

@@ -15,7 +15,7 @@ import pytest
 from tailmerge.cli import cli
 from tailmerge.options import Engine
 
-from .conftest import PY, assert_no_traceback, file_lines, run_cli, tailmerge, wait_for
+from .conftest import PY, assert_no_traceback, file_lines, needs_root, run_cli, tailmerge, wait_for
 
 
 @pytest.mark.parametrize(
@@ -64,6 +64,7 @@ def test_a_missing_file_is_followed_once_it_appears(tmp_path: Path, engine: Engi
 NO_DAC = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
 
 
+@needs_root
 def test_an_unreadable_file_is_named_and_the_others_go_on(tmp_path: Path, engine: Engine) -> None:
     ok, secret = tmp_path / "ok.log", tmp_path / "secret.log"
     ok.write_bytes(b"fine\n")
@@ -81,6 +82,7 @@ def test_an_unreadable_file_is_named_and_the_others_go_on(tmp_path: Path, engine
     assert out.read_bytes() == b"fine\n"
 
 
+@needs_root
 def test_permission_given_back_resumes_the_file(tmp_path: Path, engine: Engine) -> None:
     f = tmp_path / "flaky.log"
     f.write_bytes(b"one\n")
@@ -101,6 +103,8 @@ def test_permission_given_back_resumes_the_file(tmp_path: Path, engine: Engine) 
 @pytest.fixture
 def small_fs() -> Iterator[Path]:
     """A real 64 KiB tmpfs, to fill up or make read-only."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: mounts a tmpfs")
     d = Path(tempfile.mkdtemp(prefix="tailmerge-fs-"))
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(d)], check=True)
     try:

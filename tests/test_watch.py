@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import resource
 import signal
 import subprocess
@@ -11,7 +10,7 @@ from pathlib import Path
 
 from tailmerge.options import Engine
 
-from .conftest import PY, assert_no_traceback, file_lines, tailmerge, wait_for
+from .conftest import PY, assert_no_traceback, file_lines, needs_root, tailmerge, wait_for
 
 
 def test_inotify_delivers_without_polling(tmp_path: Path, engine: Engine) -> None:
@@ -52,32 +51,49 @@ def test_a_file_created_later_under_a_glob_is_followed(tmp_path: Path, engine: E
     assert sorted(file_lines(out)) == [b"first\n", b"second\n", b"third\n"]
 
 
-def test_polling_takes_over_when_inotify_is_refused(tmp_path: Path, engine: Engine) -> None:
-    """Use up this user's inotify instances for real, then start tailmerge: it says so and polls."""
-    from asyncinotify import Inotify
-
-    src = tmp_path / "a.log"
-    src.touch()
-    out = tmp_path / "out.log"
-    hogs: list[Inotify] = []
+HOG = """
+import errno, os, signal, subprocess, sys, time
+from asyncinotify import Inotify
+folder, engine = sys.argv[1], sys.argv[2]
+src, out = os.path.join(folder, "a.log"), os.path.join(folder, "out.log")
+open(src, "wb").close()
+hogs = []
+while True:  # this user's inotify instances, used up for real
     try:
-        while True:
-            try:
-                hogs.append(Inotify())
-            except OSError as e:
-                assert e.errno == errno.EMFILE
-                break
-            assert len(hogs) < 100_000
-        proc = tailmerge("follow", str(src), "-o", str(out), "--engine", engine, "--poll-interval", "0.05")
-        time.sleep(1.0)
-    finally:
-        for hog in hogs:
-            hog.close()
-    with src.open("ab") as f:
-        f.write(b"polled\n")
-    wait_for(lambda: file_lines(out) == [b"polled\n"], what="the polled line")
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=5)
+        hogs.append(Inotify())
+    except OSError as e:
+        assert e.errno == errno.EMFILE, e
+        break
+merger = subprocess.Popen([sys.executable, "-m", "tailmerge", "follow", src, "-o", out, "--engine", engine,
+                           "--poll-interval", "0.05"], stderr=subprocess.PIPE)
+time.sleep(1.0)
+for hog in hogs:
+    hog.close()
+with open(src, "ab") as f:
+    f.write(b"polled\\n")
+deadline = time.monotonic() + 10
+while time.monotonic() < deadline and not (os.path.exists(out) and open(out, "rb").read()):
+    time.sleep(0.02)
+merger.send_signal(signal.SIGTERM)
+_, err = merger.communicate(timeout=5)
+sys.stdout.buffer.write(open(out, "rb").read())
+sys.stderr.buffer.write(err)
+"""
+
+
+@needs_root
+def test_polling_takes_over_when_inotify_is_refused(tmp_path: Path, engine: Engine) -> None:
+    """Use up inotify instances for real, then start tailmerge: it says so and polls. It runs in a user
+    namespace of its own whose instance limit is lowered to 2, so the machine's other users (and this
+    one) keep theirs."""
+    limit = 'echo 2 > /proc/sys/user/max_inotify_instances && exec "$0" "$@"'
+    res = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "sh", "-c", limit, PY, "-c", HOG, str(tmp_path), engine],
+        capture_output=True,
+        timeout=30,
+    )
+    assert res.stdout == b"polled\n", res.stderr.decode()
+    err = res.stderr
     assert b"inotify is not available" in err and b"max_user_instances" in err, err
     assert err.count(b"inotify is not available") == 1
     assert_no_traceback(err)
