@@ -129,6 +129,19 @@ def test_a_watch_the_kernel_removed_is_not_removed_again(table: WatchTable) -> N
     assert not table.watched("/logs")
 
 
+def test_a_folder_made_anew_takes_its_followers_to_its_new_watch(table: WatchTable) -> None:
+    # the old folder's removal is reported late while a file in it is held open: the new folder (same
+    # path, new watch) must wake the same followers, and the old watch's events mean nothing
+    a, finder = Rec("a"), Rec("finder")
+    table.add_name("/logs/a.log", a)
+    table.add_any("/logs", finder)
+    table.add_dir("/logs", 7)
+    assert table.on_event(7, Event.ENTRY, "a.log").wake == {a, finder}
+    assert table.on_event(1, Event.CHANGED, "a.log") == (set(), [], [], None)
+    table.add_dir("/logs", 7)  # the same watch again: nothing changes
+    assert table.on_event(7, Event.CHANGED, "a.log").wake == {a}
+
+
 def test_an_overflow_wakes_everyone(table: WatchTable) -> None:
     a, c, finder, waiting = Rec("a"), Rec("c"), Rec("finder"), Rec("waiting")
     table.add_name("/logs/a.log", a)

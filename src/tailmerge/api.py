@@ -53,11 +53,10 @@ def _expand(paths: Iterable[PathArg], options: Options) -> tuple[list[str], Disc
         raise TypeError("paths must be a list of paths, not a single path")
     args = [os.fspath(p) for p in paths]
     patterns = [a for a in args if is_pattern(a)]
-    literal = [a for a in args if a not in patterns]
-    if not patterns:
-        return literal, None
-    discovery = Discovery(patterns, options.exclude)
-    return literal + discovery.step(), discovery
+    discovery = Discovery(patterns, options.exclude, follow=options.follow)
+    literal = discovery.keep(a for a in args if a not in patterns)  # excludes apply to them too
+    found = discovery.step()
+    return literal + found, discovery if patterns else None
 
 
 def colour_auto(output: Output) -> bool:

@@ -70,6 +70,7 @@ class Run:
         self._alive = 0
         self._initial = list(paths)
         self.discovery = discovery if options.follow else None
+        self.unmatched = discovery.unmatched if discovery is not None else None
         # at most this many blocking followers read or hand over at once; the rest sleep on the
         # semaphore instead of fighting for the GIL (thousands of runnable threads starve the loop)
         self.gate = threading.BoundedSemaphore(ACTIVE_FOLLOWERS)
@@ -325,5 +326,7 @@ def _close(follower: Follower[Any]) -> None:
 
 
 def troubled(run: Run) -> list[str]:
-    """Files that were missing or unreadable when the run ended (``--no-follow`` exits 1 for them)."""
-    return [s.path for s in run.origins if isinstance(s, Source) and s.problem is not None]
+    """Files that were missing or unreadable when the run ended, and patterns that matched nothing
+    (``--no-follow`` exits 1 for them)."""
+    missing = [s.path for s in run.origins if isinstance(s, Source) and s.problem is not None]
+    return missing + (run.unmatched if run.unmatched is not None else [])

@@ -66,6 +66,7 @@ class Source:
         ledger: Ledger | None = None,
     ) -> None:
         self.path = path
+        self._abspath = os.path.abspath(path)  # now: the current folder may go away later
         self._max_line_bytes = max_line_bytes
         self._last_lines = last_lines
         self._from_line = from_line
@@ -203,7 +204,7 @@ class Source:
         if self._start is not None and self._start.file == identity and self._start.offset <= st.st_size:
             return self._start.offset
         if self._ledger is not None:
-            known = self._ledger.resume(self.path, identity, fd, st.st_size)
+            known = self._ledger.resume(self._abspath, identity, fd, st.st_size)
             if known is not None:
                 log.info("%s: already read to byte %d by this run; going on from there", self.path, known)
                 return known
@@ -291,7 +292,7 @@ class Source:
         many bytes were read from it."""
         if not gen.fingerprint or len(gen.fingerprint) < min(FINGERPRINT_BYTES, gen.pos):
             return 0
-        fd = find_copy(self.path, gen.identity, gen.fingerprint, gen.pos)
+        fd = find_copy(self._abspath, gen.identity, gen.fingerprint, gen.pos)
         if fd is None:
             return 0
         start = gen.pos
@@ -338,7 +339,7 @@ class Source:
         if flush:
             out.extend(gen.framer.flush())
         if self._ledger is not None and not gen.framer.pending:
-            self._ledger.record(self.path, gen.identity, gen.fingerprint, gen.framer.offset)
+            self._ledger.record(self._abspath, gen.identity, gen.fingerprint, gen.framer.offset)
         os.close(gen.fd)
         if gen in self._rotated:
             self._rotated.remove(gen)

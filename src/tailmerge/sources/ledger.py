@@ -26,8 +26,9 @@ class Ledger:
         self._by_file: dict[Identity, _Read] = {}
 
     def record(self, path: str, file: Identity, fingerprint: bytes, offset: int) -> None:
+        """``path`` (absolute) held ``file``, read to ``offset``."""
         with self._lock:
-            self._by_file[file] = _Read(os.path.abspath(path), fingerprint, offset)
+            self._by_file[file] = _Read(path, fingerprint, offset)
 
     def resume(self, path: str, file: Identity, fd: int, size: int) -> int | None:
         """Where to start ``path`` (open as ``fd``) if this run already read it, else None.
@@ -41,7 +42,7 @@ class Ledger:
             others = list(self._by_file.values()) if known is None else []
         if known is not None:
             return known.offset if _starts_with(fd, known.fingerprint) else None
-        folder, name = os.path.split(os.path.abspath(path))
+        folder, name = os.path.split(path)
         for read in others:
             rfolder, rname = os.path.split(read.path)
             if rfolder == folder and name.startswith(rname) and read.fingerprint and size >= read.offset:

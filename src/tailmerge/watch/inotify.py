@@ -118,9 +118,8 @@ class InotifyWatcher(Watcher):
         return True
 
     def _ensure_dir(self, path: str) -> bool:
-        with self._lock:
-            if self._table.watched(path):
-                return True
+        # always asked of the kernel (the same folder gives the same watch): a folder deleted and made
+        # again under the same name is a new folder, with a watch of its own
         if path in self._refused:
             return False
         try:

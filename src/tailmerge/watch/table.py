@@ -63,9 +63,17 @@ class WatchTable:
         return folder in self._dirs
 
     def add_dir(self, folder: str, wd: int) -> None:
-        if folder not in self._dirs:
-            self._dirs[folder] = _Dir(wd)
-            self._by_wd[wd] = folder
+        """``folder`` is watched as ``wd``. Another wd for a known folder means the folder was made anew
+        (the old one's removal is reported late while a file in it is held open): its followers move over."""
+        old = self._dirs.get(folder)
+        if old is not None and old.wd == wd:
+            return
+        d = _Dir(wd)
+        if old is not None:
+            d.names, d.any = old.names, old.any
+            self._by_wd.pop(old.wd, None)
+        self._dirs[folder] = d
+        self._by_wd[wd] = folder
 
     def add_name(self, path: str, signal: Signal) -> None:
         """Wake ``signal`` on events about ``path``; its folder must be watched (``add_dir``)."""
