@@ -13,7 +13,7 @@ import os
 import sys
 
 from .. import __version__
-from ..verify import verify
+from ..verify import expand_inputs, verify
 from .follow import UsageError, run_follow
 from .parser import build_parser
 
@@ -67,10 +67,14 @@ def _usage_error(ns: argparse.Namespace, message: str) -> int:
 
 
 def _verify(ns: argparse.Namespace) -> int:
-    for path in [*ns.inputs, ns.merged]:
+    try:
+        inputs = expand_inputs(ns.inputs, ns.merged)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    for path in [*inputs, ns.merged]:
         if not os.path.isfile(path):
             raise UsageError(f"{path}: no such file")
-    verdict = verify(ns.inputs, ns.merged, format=ns.format, max_line_bytes=ns.max_line_bytes, budget=ns.budget)
+    verdict = verify(inputs, ns.merged, format=ns.format, max_line_bytes=ns.max_line_bytes, budget=ns.budget)
     print(("FAIL: " if verdict.ok is False else "") + verdict.message)
     return {True: 0, False: 1, None: 3}[verdict.ok]
 

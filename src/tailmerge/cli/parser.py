@@ -137,7 +137,7 @@ def build_parser(version: str) -> argparse.ArgumentParser:
         "--budget",
         type=number(int, 1, "--budget"),
         default=DEFAULT_BUDGET,
-        help=f"choices the raw search may try before it says it cannot decide (default: {DEFAULT_BUDGET})",
+        help=f"choices the search may try before it says it cannot decide (default: {DEFAULT_BUDGET})",
     )
 
     d = sub.add_parser("demo", help="merge live writers on demo data, then verify the merge")
