@@ -17,7 +17,7 @@ from ..verify import DEFAULT_BUDGET, VERIFY_FORMATS
 __all__ = ["build_parser", "number", "options_from"]
 
 
-def number(kind: type[float] | type[int], minimum: float, what: str, *, inclusive: bool = True) -> Callable[[str], Any]:
+def number(kind: type[float] | type[int], minimum: float, *, inclusive: bool = True) -> Callable[[str], Any]:
     """An argparse type: a finite number of ``kind``, at least (or more than) ``minimum``."""
 
     def parse(text: str) -> Any:
@@ -57,14 +57,14 @@ def _add_option_fields(p: argparse.ArgumentParser) -> None:
         else:
             if "minimum" in meta:
                 kind = int if f.default is not MISSING and type(f.default) is int else float
-                meta["type"] = number(kind, meta.pop("minimum"), flag, inclusive=f.name != "poll_interval")
+                meta["type"] = number(kind, meta.pop("minimum"), inclusive=f.name != "poll_interval")
             shown = "none" if default is None else default
             p.add_argument(flag, dest=f.name, default=default, help=f"{help_text} (default: {shown})", **meta)
 
 
 def _lines(text: str) -> tuple[str, int]:
     """``-n N`` (the last N lines) or ``-n +N`` (from line N), as tail takes them."""
-    value = number(int, 1 if text.startswith("+") else 0, "")(text)
+    value = number(int, 1 if text.startswith("+") else 0)(text)
     return ("from", value) if text.startswith("+") else ("last", value)
 
 
@@ -128,23 +128,25 @@ def build_parser(version: str) -> argparse.ArgumentParser:
     )
     v.add_argument(
         "--max-line-bytes",
-        type=number(int, 2, "--max-line-bytes"),
+        type=number(int, 2),
         metavar="N",
         default=DEFAULT_MAX_LINE_BYTES,
         help=f"as given to follow (default: {DEFAULT_MAX_LINE_BYTES})",
     )
     v.add_argument(
         "--budget",
-        type=number(int, 1, "--budget"),
+        type=number(int, 1),
         default=DEFAULT_BUDGET,
         help=f"choices the search may try before it says it cannot decide (default: {DEFAULT_BUDGET})",
     )
 
     d = sub.add_parser("demo", help="merge live writers on demo data, then verify the merge")
-    d.add_argument("--engine", choices=ENGINES, default=Options().engine, help="(default: %(default)s)")
-    d.add_argument("--seconds", type=number(float, 0.5, "--seconds"), default=4.0, help="(default: %(default)s)")
-    d.add_argument("--files", type=number(int, 1, "--files"), default=4, help="(default: %(default)s)")
-    d.add_argument("--writers", type=number(int, 1, "--writers"), default=3, help="(default: %(default)s)")
+    d.add_argument("--engine", choices=ENGINES, default=Options().engine, help="the engine (default: %(default)s)")
+    d.add_argument(
+        "--seconds", type=number(float, 0.5), default=4.0, help="how long the writers write (default: %(default)s)"
+    )
+    d.add_argument("--files", type=number(int, 1), default=4, help="logs to write and merge (default: %(default)s)")
+    d.add_argument("--writers", type=number(int, 1), default=3, help="writer processes (default: %(default)s)")
     for sp in (f, v, d):
         sp.set_defaults(subparser=sp)  # so a usage error found after parsing prints this command's usage
     return p
