@@ -211,3 +211,27 @@ def test_jsonl_marks_cut_pieces_and_names_the_file(tmp_path: Path) -> None:
     objs = [json.loads(line) for line in res.stdout.splitlines()]
     assert [o.get("cut", False) for o in objs] == [True, True, False]
     assert {o["inode"] for o in objs} == {a.stat().st_ino}
+
+
+# -- 5. labels that become ambiguous ------------------------------------------------------------------
+
+
+def test_labels_grow_when_a_same_named_file_appears_and_verify_accepts_them(tmp_path: Path) -> None:
+    one, two = tmp_path / "h" / "one", tmp_path / "h" / "two"
+    one.mkdir(parents=True)
+    (one / "x.log").write_bytes(b"one-1\n")
+    out = tmp_path / "out.log"
+    proc = start_tailmerge("follow", str(tmp_path / "h" / "*" / "x.log"), "--format", "labeled", "-o", str(out))
+    wait_for(lambda: file_lines(out) == [b"x.log | one-1\n"], what="the first line, labelled by its name")
+    two.mkdir()
+    (two / "x.log").write_bytes(b"two-1\n")
+    wait_for(lambda: len(file_lines(out)) == 2, what="the second file's line")
+    with (one / "x.log").open("ab") as f:
+        f.write(b"one-2\n")
+    wait_for(lambda: len(file_lines(out)) == 3, what="the first file's second line")
+    proc.terminate()
+    _, err = proc.communicate(timeout=5)
+    assert file_lines(out) == [b"x.log | one-1\n", b"two/x.log | two-1\n", b"one/x.log | one-2\n"]
+    assert err.count(b"label 'x.log' is now 'one/x.log'") == 1
+    res = run_cli("verify", str(one / "x.log"), str(two / "x.log"), "--merged", str(out), "--format", "labeled")
+    assert res.returncode == 0, res.stdout
