@@ -154,7 +154,7 @@ class FileSink:
         self._origins: list[Origin] = []
         self._formatters: list[Formatter] = []
         self._last_origin = -1  # the source of the last batch (headers format)
-        self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        self._wake_r = self._wake_w = -1  # the writer's wake-up pipe, made by start()
         self._queue: Handoff[list[bytes]] = Handoff(WRITE_AHEAD, on_change=self._wake)
         self._submitted = 0
         self._written_before = output.bytes
@@ -164,6 +164,7 @@ class FileSink:
 
     def start(self, token: StopToken) -> None:
         self._token = token
+        self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         token.on_stop(self._queue.release)  # stopping: what was read is queued whatever the bound
         self._thread.start()
 
@@ -216,7 +217,9 @@ class FileSink:
         if self._thread.is_alive():
             return self.unwritten  # stalled in a blocking write: its descriptors stay open for it
         for fd in (self._wake_r, self._wake_w):
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
+        self._wake_r = self._wake_w = -1
         return 0 if self._queue.closed else self.unwritten
 
     @property
@@ -235,6 +238,8 @@ class FileSink:
         return self._submitted - (self.output.bytes - self._written_before)
 
     def _wake(self) -> None:
+        if self._wake_w < 0:
+            return  # not started, or finished
         try:
             os.write(self._wake_w, b"\0")
         except BlockingIOError:
