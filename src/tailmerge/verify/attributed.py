@@ -2,8 +2,8 @@
 
 A name can mean several streams (a label that grew later matches every input it is a suffix of), so a
 line goes to a stream whose next line it is, preferring the one its name went to last. When several fit,
-the choice is searched as for raw output (depth first, memoising failed states, within a budget): two
-same-named files can start with the same line.
+the choice is searched as for raw output (see ``search``): two same-named files can start with the same
+line.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from ..sinks.formats import LABEL_SEP
 from .names import Inputs
+from .search import search
 from .verdict import Stream, Verdict, all_consumed, explain, show
 
 __all__ = ["check_attributed", "header_of", "is_record", "label_of"]
@@ -112,6 +113,50 @@ def check_attributed(inputs: Inputs, sources: list[list[bytes]], out: list[bytes
     return _search(inputs.names, sources, streams, lines, at, budget)
 
 
+class _Named:
+    """Choices of a named line: ``(stream, input)`` of each stream its name can mean whose next line it is
+    (the stream as its index among the name's), the one the name went to last tried first."""
+
+    def __init__(self, sources: list[list[bytes]], streams: list[list[Stream]]) -> None:
+        self.sources = sources
+        self.streams = streams
+        self.pos = [0] * len(sources)
+        self.last = [-1] * len(streams)  # name -> the stream it went to last (-1: none yet)
+        # most names mean one stream: a line's lone choice is then made once per input, not once a line
+        self.one = [its[0] if len(its) == 1 else None for its in streams]
+        self.alone = [[(0, j)] for j in range(len(sources))]
+
+    def choices(self, line: tuple[int, bytes]) -> Sequence[tuple[int, int]] | None:
+        k, body = line
+        sources, pos = self.sources, self.pos
+        stream = self.one[k]
+        if stream is not None:
+            for j in stream:
+                if pos[j] < len(sources[j]):
+                    return self.alone[j] if sources[j][pos[j]] == body else None
+            return None
+        fits: tuple[tuple[int, int], ...] = ()  # a tuple: cheaper than a list for the usual one fit
+        for s, stream in enumerate(self.streams[k]):
+            for j in stream:
+                if pos[j] < len(sources[j]):
+                    if sources[j][pos[j]] == body:
+                        fits += ((s, j),)
+                    break
+        return fits
+
+    def order(self, line: tuple[int, bytes], choices: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+        last = self.last[line[0]]
+        return sorted(choices, key=lambda fit: fit[0] != last)  # stable: else the order the inputs were given
+
+    def take(self, line: tuple[int, bytes], choice: tuple[int, int]) -> None:
+        s, j = choice
+        self.last[line[0]] = s
+        self.pos[j] += 1
+
+    def moved(self) -> None:
+        pass  # ``last`` only orders choices: it is kept across backtracking
+
+
 def _search(
     names: list[str],
     sources: list[list[bytes]],
@@ -121,65 +166,19 @@ def _search(
     budget: int,
 ) -> Verdict:
     """Take each line from a stream of its name whose next line it is, searching when several are."""
-    pos = [0] * len(sources)
-    last: dict[int, int] = {}  # name -> the stream (its index among the name's) it went to last
-    stack: list[tuple[int, tuple[int, ...], list[tuple[int, int]]]] = []
-    failed: set[tuple[int, ...]] = set()
-    opened = 0
-    best_i, best_pos = -1, pos[:]
-    i = 0
-    n_out = len(out)
-    while True:
-        while i < n_out:
-            k, line = out[i]
-            fits = []  # (stream index, input) of each stream whose next line this is
-            for s, stream in enumerate(streams[k]):
-                for j in stream:
-                    if pos[j] < len(sources[j]):
-                        if sources[j][pos[j]] == line:
-                            fits.append((s, j))
-                        break
-            if not fits:
-                break
-            if len(fits) > 1:
-                state = tuple(pos)  # every line is taken from one input, so the state implies i
-                if state in failed:
-                    break
-                opened += 1
-                if opened > budget:
-                    n = at[i] if at else i + 1
-                    return Verdict(
-                        None,
-                        f"undecided: the search budget of {budget} choices ran out at output line {n} "
-                        f"(a label that matches several inputs); no verdict is guessed",
-                    )
-                fits.sort(key=lambda fit: fit[0] != last.get(k))  # stable: else the order the inputs were given
-                stack.append((i, state, fits[1:]))
-            s, j = fits[0]
-            last[k] = s
-            pos[j] += 1
-            i += 1
-        if i == n_out:
-            # every path takes n_out lines, so if some input has lines left, no other choice can help
-            return all_consumed(names, sources, pos, n_out)
-        if i > best_i:
-            best_i, best_pos = i, pos[:]
-        while stack:
-            ci, state, rest = stack[-1]
-            if rest:
-                pos[:] = state
-                s, j = rest.pop(0)
-                last[out[ci][0]] = s
-                pos[j] += 1
-                i = ci + 1
-                break
-            failed.add(state)
-            stack.pop()
-        else:
-            k, line = out[best_i]
-            mine = {j for stream in streams[k] for j in stream}
-            # later lines that could be from the same inputs, so "out of order" names a line that does come later
-            related = {kk for kk, its in enumerate(streams) if any(mine.intersection(stream) for stream in its)}
-            later = [ll for kk, ll in out[best_i + 1 :] if kk in related]
-            n = at[best_i] if at else best_i + 1
-            return Verdict(False, explain(names, sources, best_pos, n, line, streams[k], later))
+    done, i, pos = search(_Named(sources, streams), out, budget)
+    if done:
+        return all_consumed(names, sources, pos, len(out))
+    n = at[i] if at else i + 1
+    if done is None:
+        return Verdict(
+            None,
+            f"undecided: the search budget of {budget} choices ran out at output line {n} "
+            f"(a label that matches several inputs); no verdict is guessed",
+        )
+    k, line = out[i]
+    mine = {j for stream in streams[k] for j in stream}
+    # later lines that could be from the same inputs, so "out of order" names a line that does come later
+    related = {kk for kk, its in enumerate(streams) if any(mine.intersection(stream) for stream in its)}
+    later = [ll for kk, ll in out[i + 1 :] if kk in related]
+    return Verdict(False, explain(names, sources, pos, n, line, streams[k], later))
