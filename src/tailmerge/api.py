@@ -122,6 +122,8 @@ def _stats(run: Run, sink: FileSink, started: float, written_before: int) -> Mer
     )
 
 
+# amerge/merge and afollow/follow are declared twins: the same parameters, written out in each so that
+# each signature reads whole (tests/test_api.py checks that they match)
 async def amerge(
     paths: Iterable[PathArg],
     output: PathArg | Output | None = None,
