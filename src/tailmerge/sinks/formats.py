@@ -55,11 +55,8 @@ class Labels:
     def __init__(self) -> None:
         self._paths: list[str] = []
         self.labels: list[str] = []
-
-    @property
-    def width(self) -> int:
+        self.width = 0
         """The longest label: labels are padded to it, so lines start in one column."""
-        return max(map(len, self.labels), default=0)
 
     def add(self, paths: Sequence[str]) -> list[int]:
         """Add sources (their indexes follow on); return the indexes of earlier sources whose label changed."""
@@ -70,6 +67,7 @@ class Labels:
         for i in changed:
             log.warning("label %r is now %r, to tell it from a source found later", self.labels[i], new[i])
         self.labels = new
+        self.width = max(map(len, new), default=0)
         return changed
 
 

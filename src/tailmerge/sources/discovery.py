@@ -163,6 +163,8 @@ class Discovery:
 
     def excluded(self, path: str) -> str | None:
         """The exclude pattern that ``path`` matches, if any."""
+        if not self.exclude:
+            return None
         name = os.path.basename(path)
         full = os.path.abspath(path)
         rel = os.path.relpath(full)
