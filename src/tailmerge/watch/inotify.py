@@ -80,7 +80,7 @@ class InotifyWatcher(Watcher):
 
     def watch_dir(self, path: str, signal: Signal) -> bool:
         path = os.path.abspath(path)
-        if not self._ensure_dir(path):
+        if not self._ensure_dir(path, fresh=True):
             return False
         with self._lock:
             self._table.add_any(path, signal)
@@ -117,9 +117,14 @@ class InotifyWatcher(Watcher):
             self._table.add_pending(path, signal)
         return True
 
-    def _ensure_dir(self, path: str) -> bool:
-        # always asked of the kernel (the same folder gives the same watch): a folder deleted and made
-        # again under the same name is a new folder, with a watch of its own
+    def _ensure_dir(self, path: str, *, fresh: bool = False) -> bool:
+        """Watch folder ``path``. ``fresh``: ask the kernel even if it is watched already (the same folder
+        gives the same watch), because a folder deleted and made again under the same name is a new
+        folder: glob discovery's folders come and go; a file's folder is looked up in the table."""
+        if not fresh:
+            with self._lock:
+                if self._table.watched(path):
+                    return True
         if path in self._refused:
             return False
         try:
