@@ -265,7 +265,7 @@ class Source:
     def _same_start(self, gen: _Generation, size: int) -> bool:
         """Whether the file still begins with the bytes it began with (else it was rewritten)."""
         known = len(gen.fingerprint)
-        if not known or size < known:
+        if not known or size < known or gen.pos == 0:  # at 0 nothing was read that a rewrite could change
             return True  # the size check alone decides; a shorter file is caught there
         try:
             return os.pread(gen.fd, known, 0) == gen.fingerprint
