@@ -15,6 +15,7 @@ import threading
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from ..bridge import call_soon
 from ..core import Chunk, Follower
 from ..sources import Discovery
 from .pipeline import Run
@@ -179,9 +180,9 @@ async def _run_engine(run: Run) -> None:
         try:
             run.execute_blocking(ThreadsEngine(run))
         except BaseException as e:
-            loop.call_soon_threadsafe(_settle, done, e)
+            call_soon(loop, _settle, done, e)
         else:
-            loop.call_soon_threadsafe(_settle, done, None)
+            call_soon(loop, _settle, done, None)
 
     threading.Thread(target=body, name="tailmerge threads engine", daemon=True).start()
     try:

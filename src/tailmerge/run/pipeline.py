@@ -150,7 +150,7 @@ class Run:
         finally:
             self.token.stop("done")
             engine.join_blocking()
-            self._close(engine)
+            self.watcher.close()
 
     async def execute_async(self, engine: Engine) -> None:
         """Await until every follower is done or the run is stopped."""
@@ -163,10 +163,8 @@ class Run:
         finally:
             self.token.stop("done")
             await engine.join_async()
-            self._close(engine)
+            self.watcher.close()
 
-    def _close(self, engine: Engine) -> None:
-        self.watcher.close()
 
     def raise_failure(self) -> None:
         """Raise the first error of the run (a follower's, or a sink's, even one met while finishing)."""
