@@ -92,6 +92,7 @@ class Merger:
 
     def __init__(self, contender: Contender, paths: Sequence[str], *, follow: bool, cwd: Path, keep: bool) -> None:
         self.argv = contender.argv(paths, follow=follow)
+        self.code = contender.code
         self.cwd = cwd
         self.keep = keep
         self.peak_threads = 0
@@ -122,7 +123,7 @@ class Merger:
         with open(self.stderr_path, "wb") as stderr:
             self.started = time.monotonic()
             try:
-                self._proc = procs.spawn(self.argv, cwd=self.cwd, stdout=write_fd, stderr=stderr)
+                self._proc = procs.spawn(self.argv, cwd=self.cwd, stdout=write_fd, stderr=stderr, code=self.code)
             finally:
                 os.close(write_fd)
         self._reader.start()
@@ -216,6 +217,7 @@ def run_follow(contender: Contender, wl: FollowWorkload) -> Outcome:
                 m.update(_drain(merger, wl))
         else:
             notes.append(f"timed out after {wl.cap_s:g} s with {merger.reader.nlines} of {wl.prewritten} lines")
+        m["cpu_s"] = procs.cpu_seconds(merger.proc.pid)  # from spawn until just before SIGTERM
         m.update(merger.stop())  # takes a last sample of the peaks first
         m["peak_threads"] = float(merger.peak_threads)
         m["peak_rss_mb"] = merger.peak_rss_mb()

@@ -20,13 +20,19 @@ __all__ = ["ProcSample", "cpu_ns", "cpu_seconds", "kill_all", "raise_nofile", "s
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 _children: list[subprocess.Popen[bytes]] = []
-_env: dict[str, str] | None = None  # environment of every child (None: this process's)
+_envs: dict[str, dict[str, str]] = {}  # environment of the children, by the copy of tailmerge they run
 
 
-def use_env(env: dict[str, str]) -> None:
-    """Start every later child with ``env``."""
-    global _env
-    _env = dict(env)
+def use_env(env: dict[str, str], code: str = "") -> None:
+    """Start every later child that runs ``code`` ("" the snapshot of src/, else a baseline revision)
+    with ``env``. A child of code "" with no environment set inherits this process's."""
+    _envs[code] = dict(env)
+
+
+def _env_for(code: str) -> dict[str, str] | None:
+    if code and code not in _envs:
+        raise KeyError(f"no environment for tailmerge at {code}: use_env(env, {code!r}) first")
+    return _envs.get(code)
 
 
 def raise_nofile() -> int:
@@ -48,12 +54,14 @@ def spawn(
     cwd: Path,
     stdout: int | IO[bytes] | None = subprocess.DEVNULL,
     stderr: int | IO[bytes] | None = subprocess.DEVNULL,
+    code: str = "",
 ) -> subprocess.Popen[bytes]:
-    """Start ``argv`` as the leader of a new session (so its whole group can be killed) and record it."""
+    """Start ``argv`` as the leader of a new session (so its whole group can be killed) and record it.
+    ``code`` picks the environment (see :func:`use_env`), so the copy of tailmerge it imports."""
     proc = subprocess.Popen(
         list(argv),
         cwd=cwd,
-        env=_env,
+        env=_env_for(code),
         stdin=subprocess.DEVNULL,
         stdout=stdout,
         stderr=stderr,

@@ -15,10 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
+    "WORSE_BY",
     "Column",
+    "Compare",
+    "Comparison",
     "Record",
     "Target",
     "code_identity",
+    "compare",
+    "comparison_table",
     "loadavg",
     "machine",
     "markdown_table",
@@ -110,6 +115,93 @@ def markdown_table(
         ]
         runs = f"{len(done)}/{len(mine)}" + (f" ({', '.join(why)})" if why else "")
         rows.append([name, runs, *(c.cell(records, name, ref) for c in columns)])
+    return "\n".join("| " + " | ".join(row) + " |" for row in rows)
+
+
+WORSE_BY = 0.10  # a figure "got worse" when it moved this much the wrong way against the baseline
+
+
+@dataclass(frozen=True)
+class Compare:
+    """A figure of an engine set against its baseline twin's. ``better`` says which way is good: "lower"
+    or "higher" compare the median of the per-repetition ratios (twin and engine ran in the same
+    repetition); "count" compares totals (lost lines and the like), where any increase is worse."""
+
+    header: str
+    key: str
+    better: str = "lower"  # lower | higher | count
+    digits: int = 2
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One figure of one engine against its twin: medians (totals for counts) and per-repetition ratios."""
+
+    compare: Compare
+    contender: str
+    twin: str
+    new: float
+    old: float
+    ratios: tuple[float, ...]
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(self.ratios) if self.ratios else math.nan
+
+    @property
+    def worse(self) -> bool:
+        """Worse by more than WORSE_BY. Without a ratio (the baseline was 0 every time), any change the
+        wrong way counts; so does any increase of a count."""
+        c = self.compare
+        if math.isnan(self.new) or math.isnan(self.old):
+            return False
+        if c.better == "count" or not self.ratios:
+            return self.new < self.old if c.better == "higher" else self.new > self.old
+        return self.ratio < 1 - WORSE_BY if c.better == "higher" else self.ratio > 1 + WORSE_BY
+
+    def cell(self) -> str:
+        if self.compare.better != "count" and self.ratios:
+            text = f"{self.ratio:.2f}x"
+        elif math.isnan(self.new) and math.isnan(self.old):
+            return "n/a"
+        else:
+            d = 0 if self.compare.better == "count" else self.compare.digits
+            text = f"{self.new:.{d}f} vs {self.old:.{d}f}"
+        return f"**{text}**" if self.worse else text
+
+    def describe(self) -> str:
+        """For the list of regressions: the figure, its medians and its per-repetition ratios."""
+        d = self.compare.digits
+        text = f"{self.contender}, {self.compare.header}: {self.cell().strip('*')}"
+        if self.compare.better == "count":
+            return text + " (totals over the repetitions)"
+        text += f" (median {self.new:.{d}f} against {self.old:.{d}f}"
+        if self.ratios:
+            text += "; per repetition " + ", ".join(f"{r:.2f}" for r in self.ratios)
+        return text + ")"
+
+
+def compare(
+    records: Sequence[Record], pairs: Sequence[tuple[str, str]], compares: Sequence[Compare]
+) -> list[Comparison]:
+    """Every figure of ``compares`` for every (contender, baseline twin) in ``pairs``."""
+    found = []
+    for name, twin in pairs:
+        for c in compares:
+            how = "sum" if c.better == "count" else "median"
+            new, old = (Column(c.header, c.key, how).value(records, n, None) for n in (name, twin))
+            ratios = tuple(_finite(_ratios(records, name, twin, c.key)))
+            found.append(Comparison(c, name, twin, new, old, ratios))
+    return found
+
+
+def comparison_table(comparisons: Sequence[Comparison]) -> str:
+    """One row per contender, one column per figure: its ratio to the twin, or "new vs old"."""
+    headers = list(dict.fromkeys(c.compare.header for c in comparisons))
+    names = list(dict.fromkeys(c.contender for c in comparisons))
+    cells = {(c.contender, c.compare.header): c.cell() for c in comparisons}
+    rows = [["contender", *headers], ["---"] * (len(headers) + 1)]
+    rows += [[n, *(cells.get((n, h), "n/a") for h in headers)] for n in names]
     return "\n".join("| " + " | ".join(row) + " |" for row in rows)
 
 

@@ -1,17 +1,24 @@
 """Benchmark tailmerge against itself (three engines) and GNU tail -F / cat.
 
-    python bench/run.py [--quick] [--runs N] [--scenarios a,b,...]
+    python bench/run.py [--quick] [--runs N] [--scenarios a,b,...] [--baseline REV]
 
 Run it with the interpreter that has tailmerge installed. Contenders run one after another, interleaved
 per repetition (the order rotates every repetition); tables show medians over repetitions, ratios to a
 reference contender in the same repetition, and totals of lost/doubled/split lines. The markdown goes to
 stdout, progress to stderr, and everything measured to bench/results/<time>.json.
+
+With ``--baseline REV``, ``git archive REV src/tailmerge`` is unpacked next to the copy of src/, and each
+tailmerge engine gets a twin, ``ENGINE@REV``, that runs that code. Twins are ordinary contenders in the
+same repetitions; an engine and its twin run back to back, which of them first alternating. A table per
+scenario shows each engine's figures divided by its twin's from the same repetition (the median of those
+ratios), marking those that got worse by more than 10%.
 """
 
 from __future__ import annotations
 
 import argparse
 import compileall
+import io
 import json
 import math
 import os
@@ -19,6 +26,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import traceback
@@ -30,7 +38,19 @@ from types import FrameType
 from typing import Any
 
 import procs
-from report import Record, loadavg, machine, markdown_table, src_digest, target_rows
+from contenders import Contender, paired
+from report import (
+    WORSE_BY,
+    Comparison,
+    Record,
+    compare,
+    comparison_table,
+    loadavg,
+    machine,
+    markdown_table,
+    src_digest,
+    target_rows,
+)
 from scenarios import FULL, QUICK, Scenario, make_scenarios
 
 BENCH = Path(__file__).resolve().parent
@@ -48,6 +68,11 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--scenarios", default=",".join(names), help=f"comma-separated subset of: {','.join(names)}")
     p.add_argument("--tmp", default=None, help="directory for the data (default: the system temp dir)")
     p.add_argument("--render", metavar="RESULTS_JSON", help="print the tables of a saved run again; run nothing")
+    p.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also run every engine on git revision REV's src/tailmerge (as ENGINE@REV) and compare with it",
+    )
     ns = p.parse_args(argv)
     ns.scenarios = [s.strip() for s in ns.scenarios.split(",") if s.strip()]
     unknown = [s for s in ns.scenarios if s not in names]
@@ -57,7 +82,19 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         ns.runs = 1 if ns.quick else 3
     if ns.runs < 1:
         p.error("--runs must be at least 1")
+    if ns.baseline is not None and not ns.render:
+        short = _git("rev-parse", "--short", "--verify", "--end-of-options", f"{ns.baseline}^{{commit}}")
+        if short is None:
+            p.error(f"--baseline: {ns.baseline!r} is not a commit of {REPO}")
+        ns.baseline_commit = _git("rev-parse", f"{short}^{{commit}}")
+        ns.baseline = short
     return ns
+
+
+def _git(*args: str) -> str | None:
+    """A git command's output in the repository, stripped; None when it fails or says nothing."""
+    out = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -75,17 +112,24 @@ def _load1() -> float:
         return math.nan
 
 
+def run_order(contenders: Sequence[Contender], rep: int) -> list[Contender]:
+    """The order of repetition ``rep``: it starts with contender ``rep`` (mod n). An engine and its
+    baseline twin run back to back, so their ratio compares two runs made close together; which of the
+    two goes first alternates from one repetition to the next."""
+    groups = paired(contenders)
+    shift = rep % len(groups)
+    return [c for g in groups[shift:] + groups[:shift] for c in (g if rep % 2 == 0 else g[::-1])]
+
+
 def run_scenario(scenario: Scenario, runs: int) -> list[Record]:
-    """Every contender, ``runs`` times, interleaved: repetition r starts with contender r (mod n)."""
+    """Every contender, ``runs`` times, interleaved (see ``run_order``)."""
     records: list[Record] = []
-    contenders = scenario.contenders()
     timed_out: set[str] = set()
     _progress(f"== {scenario.name}: setting up")
     scenario.setup()
     try:
         for rep in range(runs):
-            shift = rep % len(contenders)
-            for c in contenders[shift:] + contenders[:shift]:
+            for c in run_order(scenario.contenders(), rep):
                 record = Record(scenario.name, c.name, rep)
                 records.append(record)
                 if c.name in timed_out:
@@ -103,7 +147,7 @@ def run_scenario(scenario: Scenario, runs: int) -> list[Record]:
                 record.metrics["load1_before"] = load_before
                 if scenario.skip_after_timeout and outcome.metrics.get("timeout"):
                     timed_out.add(c.name)
-                _progress(f"   run {rep + 1}/{runs} {c.name:<18} {time.monotonic() - started:6.1f} s  {_brief(record)}")
+                _progress(f"   run {rep + 1}/{runs} {c.name:<26} {time.monotonic() - started:6.1f} s  {_brief(record)}")
     finally:
         scenario.teardown()
     return records
@@ -114,15 +158,34 @@ def snapshot_src(root: Path) -> Path:
     whole run measures one state of the code even while src/ is being edited."""
     dest = root / "src"
     shutil.copytree(REPO / "src" / "tailmerge", dest / "tailmerge", ignore=shutil.ignore_patterns("__pycache__"))
+    _use_copy(dest, "")
+    return dest
+
+
+def snapshot_baseline(root: Path, rev: str) -> Path:
+    """Unpack ``git archive rev src/tailmerge`` (byte-compiled) under ``root`` for the twins of code ``rev``."""
+    dest = root / f"baseline-{rev}"
+    dest.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", rev, "src/tailmerge"], cwd=REPO, capture_output=True, check=True
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(dest, filter="data")
+    _use_copy(dest / "src", rev)
+    return dest / "src"
+
+
+def _use_copy(dest: Path, code: str) -> None:
+    """Byte-compile the tailmerge under ``dest`` and start the children of ``code`` with it first on
+    PYTHONPATH; make sure that is the tailmerge they import."""
     compileall.compile_dir(dest, quiet=1)
     path = os.pathsep.join(p for p in (str(dest), os.environ.get("PYTHONPATH", "")) if p)
     env = dict(os.environ, PYTHONPATH=path)
     probe = [sys.executable, "-c", "import tailmerge; print(tailmerge.__file__)"]
     where = subprocess.run(probe, env=env, capture_output=True, text=True, check=True).stdout.strip()
     if not where.startswith(str(dest)):
-        raise SystemExit(f"tailmerge imports from {where}, not from the snapshot {dest}")
-    procs.use_env(env)
-    return dest
+        raise SystemExit(f"tailmerge imports from {where}, not from the copy {dest}")
+    procs.use_env(env, code)
 
 
 def _brief(record: Record) -> str:
@@ -141,11 +204,18 @@ def render(
         f"tailmerge: {i['tailmerge']} (a copy of src/ taken at the start is what ran{changed}).",
         "",
     ]
+    if "baseline" in info:
+        out[0] += f" Baseline (the contenders named ENGINE@REV): {i['baseline']}."
     target_lines: list[list[str]] = []
+    comparisons: list[tuple[Scenario, Comparison]] = []
     for s in scenarios:
         mine = [r for r in records if r.scenario == s.name]
         names = [c.name for c in s.contenders()]
         out += [f"### {s.title} (`{s.name}`)", "", s.describe(), "", markdown_table(mine, names, s.columns(), s.ref)]
+        found = compare(mine, s.twins(), s.compared())
+        if found:
+            out += ["", _against(s.baseline), "", comparison_table(found)]
+            comparisons += [(s, c) for c in found]
         out += _anomalies(mine)
         target_lines += target_rows(mine, s.targets(), s.ref)
     if target_lines:
@@ -158,7 +228,25 @@ def render(
                 "With --quick sizes these verdicts are indicative only: a 40 MB copy, for one, is mostly "
                 "start-up time. The targets are defined for the full sizes.",
             ]
+    if comparisons:
+        out += ["", *_regressions(comparisons)]
     return "\n".join(out) + "\n"
+
+
+def _against(rev: str | None) -> str:
+    return (
+        f"Against the baseline: each engine's figure ÷ {rev}'s (its twin) in the same repetition, median over "
+        f'repetitions; where the baseline was 0 every time, and for counts (totals), "new vs {rev}". Bold: worse '
+        f"by more than {WORSE_BY:.0%}."
+    )
+
+
+def _regressions(comparisons: Sequence[tuple[Scenario, Comparison]]) -> list[str]:
+    """The figures that got worse than the baseline by more than WORSE_BY, by scenario."""
+    revs = sorted({s.baseline for s, _ in comparisons if s.baseline})
+    head = [f"### Against {', '.join(revs)}: worse by more than {WORSE_BY:.0%}", ""]
+    worse = [f"- {s.name}: {c.describe()}" for s, c in comparisons if c.worse]
+    return head + (worse or ["None: no compared figure got worse by more than that."])
 
 
 def _anomalies(records: Sequence[Record]) -> list[str]:
@@ -198,7 +286,8 @@ def rerender(path: Path) -> int:
         records.append(Record(**{**r, "metrics": metrics}))
     present = {r.scenario for r in records}
     sizes = QUICK if data["quick"] else FULL
-    scenarios = [s for name, s in make_scenarios(sizes, Path("/")).items() if name in present]
+    all_scenarios = make_scenarios(sizes, Path("/"), data.get("baseline"))
+    scenarios = [s for name, s in all_scenarios.items() if name in present]
     print(render(scenarios, records, data["machine"], data["runs"], data["quick"]))
     return 0
 
@@ -214,11 +303,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     records: list[Record] = []
     root = Path(tempfile.mkdtemp(prefix="tailmerge-bench-", dir=ns.tmp))
-    scenarios = [s for name, s in make_scenarios(sizes, root).items() if name in ns.scenarios]
+    scenarios = [s for name, s in make_scenarios(sizes, root, ns.baseline).items() if name in ns.scenarios]
     try:
         src = snapshot_src(root)
         info = machine(REPO, src)
         info["src_digest"] = src_digest(src / "tailmerge")
+        if ns.baseline:
+            old = snapshot_baseline(root, ns.baseline)
+            info["baseline"] = (
+                f"{ns.baseline} (commit {ns.baseline_commit}), src digest {src_digest(old / 'tailmerge')}"
+            )
         for scenario in scenarios:
             records += run_scenario(scenario, ns.runs)
     except KeyboardInterrupt:
@@ -237,6 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "argv": sys.argv,
         "quick": ns.quick,
         "runs": ns.runs,
+        "baseline": ns.baseline,
         "machine": info,
         "duration_s": time.monotonic() - started,
         "records": [asdict(r) for r in records],

@@ -9,10 +9,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from contenders import CAT, TAIL, Contender, engines
+from contenders import CAT, TAIL, Contender, engines, with_twins
 from lines import prewrite
 from merger import CopyWorkload, FollowWorkload, Outcome, run_copy, run_follow
-from report import Column, Target
+from report import Column, Compare, Target
 
 __all__ = ["FULL", "QUICK", "Scenario", "Sizes", "make_scenarios"]
 
@@ -51,6 +51,7 @@ QUICK = Sizes(
 )
 
 LOSS = [Column("lost", "lost", "sum", 0), Column("doubled", "doubled", "sum", 0), Column("split", "split", "sum", 0)]
+LOSS_COUNTS = [Compare("lost", "lost", "count"), Compare("doubled", "doubled", "count")]
 ORDER_AND_STOP = [Column("reordered", "reordered", "sum", 0), Column("stop s (max)", "stop_s", "max")]
 
 
@@ -72,19 +73,38 @@ def writer(files: Sequence[str], ident: str, rate: float, seconds: float, *extra
 
 
 class Scenario:
-    """A scenario: its contenders, its data (made in ``setup``, removed in ``teardown``) and one run."""
+    """A scenario: its contenders, its data (made in ``setup``, removed in ``teardown``) and one run.
+
+    With a ``baseline`` revision, every tailmerge engine has a twin that runs the baseline's code, and
+    ``compared`` names the figures set side by side with it.
+    """
 
     name = ""
     title = ""
     ref: str | None = None  # the contender that ratios divide by
     skip_after_timeout = False  # a contender that timed out once is not run again
 
-    def __init__(self, sizes: Sizes, root: Path) -> None:
+    def __init__(self, sizes: Sizes, root: Path, baseline: str | None = None) -> None:
         self.sizes = sizes
         self.dir = root / self.name
+        self.baseline = baseline
+
+    def lineup(self) -> list[Contender]:
+        """The contenders of this scenario, before baseline twins."""
+        return [*engines(), TAIL]
 
     def contenders(self) -> list[Contender]:
-        return [*engines(), TAIL]
+        return with_twins(self.lineup(), self.baseline)
+
+    def twins(self) -> list[tuple[str, str]]:
+        """(contender, its baseline twin) names; empty without a baseline."""
+        if not self.baseline:
+            return []
+        return [(c.name, c.twin(self.baseline).name) for c in self.lineup() if c.engine is not None]
+
+    def compared(self) -> list[Compare]:
+        """The figures compared with the baseline twin."""
+        return []
 
     def describe(self) -> str:
         raise NotImplementedError
@@ -127,7 +147,7 @@ class Latency(Scenario):
             "each, lines of 60 bytes. Latency = arrival time of the line's newline on the harness end of "
             "the merger's stdout pipe - the write time inside the line (both `time.time_ns()`). p50/p99/max "
             "are per run, then the median over runs; the ratio column divides by tail -F's p99 in the same "
-            "repetition."
+            "repetition. CPU s is the merger's utime+stime from start until just before SIGTERM."
         )
 
     def columns(self) -> list[Column]:
@@ -136,9 +156,13 @@ class Latency(Scenario):
             Column("p99 ms", "p99_ms"),
             Column("max ms", "max_ms"),
             Column("p99 ÷ tail -F", "p99_ms", "ratio"),
+            Column("CPU s", "cpu_s"),
             *LOSS,
             *ORDER_AND_STOP,
         ]
+
+    def compared(self) -> list[Compare]:
+        return [Compare("p50 ms", "p50_ms"), Compare("p99 ms", "p99_ms"), Compare("CPU s", "cpu_s"), *LOSS_COUNTS]
 
     def targets(self) -> list[Target]:
         p99 = Column("p99 ms", "p99_ms")
@@ -166,6 +190,14 @@ class Idle(Scenario):
             "/proc/PID/task/*/schedstat (ns resolution), then Threads and VmRSS from /proc/PID/status. No "
             "ratio column: tail -F, the reference, uses no measurable CPU here, so ratios to it are undefined."
         )
+
+    def compared(self) -> list[Compare]:
+        return [
+            Compare(f"CPU s / {self.sizes.idle_s:g} s", "idle_cpu_s", digits=3),
+            Compare("CPU ms (schedstat)", "idle_cpu_ms_fine", digits=1),
+            Compare("RSS MB", "rss_mb", digits=1),
+            Compare("start-up s", "ready_s"),
+        ]
 
     def columns(self) -> list[Column]:
         return [
@@ -224,6 +256,15 @@ class Scale(Scenario):
             Column("killed at stop", "killed", "sum", 0),
         ]
 
+    def compared(self) -> list[Compare]:
+        return [
+            Compare("all lines out, s", "ready_s"),
+            Compare("peak RSS MB", "peak_rss_mb", digits=0),
+            Compare("stop s", "stop_s"),
+            Compare("killed at stop", "killed", "count"),
+            *LOSS_COUNTS,
+        ]
+
     def targets(self) -> list[Target]:
         rss = Column("peak RSS MB", "peak_rss_mb", "max", 0)
         goal = f"{self.sizes.scale_files} files, peak RSS ≤ 300 MB"
@@ -244,11 +285,11 @@ class Scale(Scenario):
 class Rotate(Scenario):
     title = "Rotation"
 
-    def __init__(self, sizes: Sizes, root: Path, how: str) -> None:
+    def __init__(self, sizes: Sizes, root: Path, how: str, baseline: str | None = None) -> None:
         self.how = how
         self.name = f"rotate-{how}"
         self.title = f"Rotation by {how}"
-        super().__init__(sizes, root)
+        super().__init__(sizes, root, baseline)
 
     def describe(self) -> str:
         s = self.sizes
@@ -256,11 +297,21 @@ class Rotate(Scenario):
             f"One writer, {s.rotate_rate:g} lines/s for {s.rotate_s:g} s into app.log, rotating it by {self.how} "
             f"every {s.rotate_every} lines (`--rotate {self.how}`); the merger follows the path app.log "
             "(tailmerge with its default --rotate-wait). Afterwards the lines of every generation "
-            "(app.log, app.log.1, ...) are compared with the output."
+            "(app.log, app.log.1, ...) are compared with the output. CPU s is the merger's utime+stime from "
+            "start until just before SIGTERM."
         )
 
     def columns(self) -> list[Column]:
-        return [Column("written", "written", digits=0), *LOSS, *ORDER_AND_STOP, Column("p99 ms", "p99_ms")]
+        return [
+            Column("written", "written", digits=0),
+            *LOSS,
+            *ORDER_AND_STOP,
+            Column("p99 ms", "p99_ms"),
+            Column("CPU s", "cpu_s"),
+        ]
+
+    def compared(self) -> list[Compare]:
+        return [Compare("CPU s", "cpu_s"), Compare("p99 ms", "p99_ms"), *LOSS_COUNTS]
 
     def run(self, contender: Contender, rep: int) -> Outcome:
         s = self.sizes
@@ -276,7 +327,7 @@ class Throughput(Scenario):
     title = "Throughput: copy files written before start (--no-follow)"
     ref = "cat"
 
-    def contenders(self) -> list[Contender]:
+    def lineup(self) -> list[Contender]:
         return [CAT, *engines("raw"), *engines("labeled"), *engines("jsonl")]
 
     def describe(self) -> str:
@@ -299,6 +350,9 @@ class Throughput(Scenario):
             Column("peak RSS MB", "peak_rss_mb", "max", 0),
             Column("ok", "count_ok", "sum", 0),
         ]
+
+    def compared(self) -> list[Compare]:
+        return [Compare("MB/s", "mb_s", "higher", 0), Compare("peak RSS MB", "peak_rss_mb", digits=0)]
 
     def targets(self) -> list[Target]:
         ratio = Column("MB/s ÷ cat", "mb_s", "ratio")
@@ -328,14 +382,14 @@ class Throughput(Scenario):
         return run_copy(contender, wl)
 
 
-def make_scenarios(sizes: Sizes, root: Path) -> dict[str, Scenario]:
-    """Every scenario by name, in the order they run."""
+def make_scenarios(sizes: Sizes, root: Path, baseline: str | None = None) -> dict[str, Scenario]:
+    """Every scenario by name, in the order they run; with twins of the engines on ``baseline``."""
     found: list[Scenario] = [
-        Latency(sizes, root),
-        Idle(sizes, root),
-        Throughput(sizes, root),
-        Scale(sizes, root),
-        Rotate(sizes, root, "rename"),
-        Rotate(sizes, root, "copytruncate"),
+        Latency(sizes, root, baseline),
+        Idle(sizes, root, baseline),
+        Throughput(sizes, root, baseline),
+        Scale(sizes, root, baseline),
+        Rotate(sizes, root, "rename", baseline),
+        Rotate(sizes, root, "copytruncate", baseline),
     ]
     return {s.name: s for s in found}

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["FileSink", "Output", "OutputClosed", "OutputError"]
 
 _IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
-WRITE_AHEAD = 8 << 20  # formatted bytes queued for the writer thread before producers wait
+WRITE_AHEAD = 1 << 20  # formatted bytes queued for a full pipe before producers wait (as much as the pipe holds)
 
 
 class OutputError(Exception):

@@ -48,6 +48,7 @@ class InotifyWatcher(Watcher):
             (m.IGNORED, Event.IGNORED),
             (m.Q_OVERFLOW, Event.OVERFLOW),
         )
+        self._kinds: dict[int, Event] = {}
         self._inotify = asyncinotify.Inotify()
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self._stopped = False
@@ -155,10 +156,13 @@ class InotifyWatcher(Watcher):
     # -- delivery -------------------------------------------------------------------------------
 
     def _dispatch(self, wd: int, mask: int, name: str | None) -> None:
-        event = Event(0)
-        for bits, kind in self._events:
-            if mask & bits:
-                event |= kind
+        event = self._kinds.get(mask)
+        if event is None:  # a few distinct masks come up: each is translated once
+            event = Event(0)
+            for bits, kind in self._events:
+                if mask & bits:
+                    event |= kind
+            self._kinds[mask] = event
         with self._lock:
             reaction: Reaction = self._table.on_event(wd, event, name)
         if reaction.remove_wd is not None:
