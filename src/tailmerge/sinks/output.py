@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["FileSink", "Output", "OutputClosed", "OutputError"]
 
 _IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
+Buffer = bytes | memoryview
 WRITE_AHEAD = 1 << 20  # formatted bytes queued for a full pipe before producers wait (as much as the pipe holds)
 
 
@@ -95,7 +96,7 @@ class Output:
     def nonblocking(self) -> bool:
         return self._own_pipe >= 0
 
-    def write(self, buffers: Sequence[bytes], wait: Callable[[], bool] | None = None) -> list[bytes]:
+    def write(self, buffers: Sequence[Buffer], wait: Callable[[], bool] | None = None) -> list[Buffer]:
         """Write every buffer, in order, with as few system calls as the kernel allows (writev); return
         what was not written.
 
@@ -109,7 +110,7 @@ class Output:
                     n = os.writev(self.fd, views[:_IOV_MAX])
                 except BlockingIOError:
                     if wait is None:
-                        return [bytes(v) for v in views]
+                        return list(views)  # views of the caller's buffers: nothing is copied
                     if not wait():
                         raise WriteAbandoned() from None
                     continue
@@ -160,7 +161,7 @@ class FileSink:
         self._formatters: list[Formatter] = []
         self._last_origin = -1  # the source of the last batch (headers format)
         self._wake_r = self._wake_w = -1  # the writer's wake-up pipe, made by start()
-        self._queue: Handoff[list[bytes]] = Handoff(WRITE_AHEAD, on_change=self._wake)
+        self._queue: Handoff[Sequence[Buffer]] = Handoff(WRITE_AHEAD, on_change=self._wake)
         self._submitted = 0
         self._written_before = output.bytes
         self._thread = threading.Thread(target=self._write_loop, name="tailmerge writer", daemon=True)
