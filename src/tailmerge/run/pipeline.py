@@ -165,7 +165,6 @@ class Run:
             await engine.join_async()
             self.watcher.close()
 
-
     def raise_failure(self) -> None:
         """Raise the first error of the run (a follower's, or a sink's, even one met while finishing)."""
         if self.token.error is not None:
