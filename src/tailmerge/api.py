@@ -47,11 +47,15 @@ class MergeStats:
 # -- building a run ---------------------------------------------------------------------------------
 
 
-def _expand(paths: Iterable[PathArg], options: Options) -> tuple[list[str], Discovery | None]:
-    """Split arguments into literal paths and glob patterns; the patterns' current matches join the paths."""
+def _as_paths(paths: Iterable[PathArg]) -> list[str]:
     if isinstance(paths, str | bytes | os.PathLike):
         raise TypeError("paths must be a list of paths, not a single path")
-    args = [os.fspath(p) for p in paths]
+    return [os.fspath(p) for p in paths]
+
+
+def _expand(paths: Iterable[PathArg], options: Options) -> tuple[list[str], Discovery | None]:
+    """Split arguments into literal paths and glob patterns; the patterns' current matches join the paths."""
+    args = _as_paths(paths)
     patterns = [a for a in args if is_pattern(a)]
     discovery = Discovery(patterns, options.exclude, follow=options.follow)
     literal = discovery.keep(a for a in args if a not in patterns)  # excludes apply to them too
@@ -97,9 +101,7 @@ def _merge_run(
 ) -> tuple[Run, FileSink]:
     if fmt not in FORMATS:  # before the output is opened (and truncated)
         raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
-    if isinstance(paths, str | bytes | os.PathLike):
-        raise TypeError("paths must be a list of paths, not a single path")
-    args = [os.fspath(p) for p in paths]
+    args = _as_paths(paths)  # before the output is opened, too
     if isinstance(output, Output):
         out = output
     else:

@@ -183,9 +183,8 @@ class Run:
         return None if idle is None else max(0.0, self.merge.last_activity + idle - time.monotonic())
 
     def _check_idle(self) -> None:
-        idle = self.options.idle_timeout
-        if idle is not None and time.monotonic() - self.merge.last_activity >= idle:
-            log.info("no source grew for %g s; stopping", idle)
+        if self._idle_left() == 0.0:
+            log.info("no source grew for %g s; stopping", self.options.idle_timeout)
             self.token.stop("idle")
 
     def _check_done(self) -> None:
