@@ -118,7 +118,10 @@ class Run:
                 except OSError:
                     pass  # missing or unreadable: the source itself reports it
                 self._paths.add(key)
-                new.append(self._source(path, at_start))
+                source = self._source(path, at_start)
+                source.open()
+                held.update(source.identities())
+                new.append(source)
             for source, origin in zip(new, self.merge.add_sources([s.path for s in new]), strict=True):
                 self.origins[source] = origin
             self._alive += len(new)

@@ -106,6 +106,12 @@ class Source:
         """Monotonic time at which a rotated file is due to be let go, if any."""
         return min((g.deadline for g in self._rotated if g.deadline is not None), default=None)
 
+    def open(self) -> None:
+        """Open the file now, if it is not open yet: its start position (``--from end``, ``-n``) is taken
+        when the run adds it, not when its follower first runs, and a missing file is reported at once."""
+        if self._current is None and not self.closed:
+            self._open()
+
     def step(self) -> list[Chunk]:
         """Read what is new now and return its complete lines (possibly none). Never blocks on waiting."""
         out: list[Chunk] = []
