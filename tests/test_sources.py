@@ -8,8 +8,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tailmerge.core import Identity, Position
+from tailmerge.core import Identity
 from tailmerge.sources import Ledger, Source
+from tailmerge.sources.ledger import FileRead
 from tailmerge.sources.start import end_offset, from_line_offset, last_lines_offset
 
 
@@ -24,10 +25,15 @@ def read_all(source: Source) -> bytes:
     return data
 
 
+def saved(path: Path, file: Identity, offset: int, fingerprint: bytes = b"") -> Ledger:
+    """A ledger as a state seeds it: ``path`` was reading ``file`` to ``offset`` when a run stopped."""
+    return Ledger([FileRead(str(path), file, fingerprint, offset, finished=False)])
+
+
 def test_a_source_resumes_at_a_saved_position_of_the_same_file(tmp_path: Path) -> None:
     a = tmp_path / "a.log"
     a.write_bytes(b"one\ntwo\nthree\n")
-    source = Source(str(a), max_line_bytes=1024, start=Position(identity(a), 4))
+    source = Source(str(a), max_line_bytes=1024, ledger=saved(a, identity(a), 4, b"one\n"))
     chunks = source.step()
     assert b"".join(c.data for c in chunks) == b"two\nthree\n"
     assert chunks[0].file == identity(a) and chunks[0].start == 4 and chunks[-1].end == 14
@@ -38,7 +44,7 @@ def test_a_saved_position_of_another_file_is_not_applied(tmp_path: Path) -> None
     a, b = tmp_path / "a.log", tmp_path / "b.log"
     a.write_bytes(b"one\ntwo\n")
     b.write_bytes(b"x\n")
-    assert read_all(Source(str(a), max_line_bytes=1024, start=Position(identity(b), 4))) == b"one\ntwo\n"
+    assert read_all(Source(str(a), max_line_bytes=1024, ledger=saved(a, identity(b), 4))) == b"one\ntwo\n"
 
 
 def test_the_ledger_resumes_a_file_met_again_under_a_rotated_name(tmp_path: Path) -> None:

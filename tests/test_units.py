@@ -332,6 +332,12 @@ class ChunkScript:
         self._offset += len(data) - added
         return Chunk(data, self._offset, added, self._file)
 
+    def open(self) -> None:
+        pass  # nothing to open: the script is in memory
+
+    def identities(self) -> list[Identity]:
+        return [self._file]
+
     def step(self) -> list[Chunk]:
         self.threads.add(threading.current_thread().name)
         if not self._steps:

@@ -4,9 +4,10 @@ Sync face: :func:`follow`, :func:`merge`. Async face: :func:`afollow`, :func:`am
 """
 
 from .api import MergeStats, afollow, amerge, follow, merge
-from .core import Chunk, Identity, LineFramer, Position
+from .core import Chunk, Identity, LineFramer
 from .options import ENGINES, OptionArgs, Options
 from .sinks import Line, Output, OutputClosed, OutputError
+from .state import StateError
 from .verify import Verdict, verify
 
 __all__ = [
@@ -21,7 +22,7 @@ __all__ = [
     "Output",
     "OutputClosed",
     "OutputError",
-    "Position",
+    "StateError",
     "Verdict",
     "afollow",
     "amerge",

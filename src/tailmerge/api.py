@@ -24,7 +24,8 @@ from .merge import Merge
 from .options import OptionArgs, Options
 from .run import Run, run_async, run_blocking
 from .sinks import FORMATS, FileSink, Line, LineQueue, Output, Sink
-from .sources import Discovery, is_pattern
+from .sources import Discovery, Ledger, is_pattern
+from .state import Checkpoint, FsyncPolicy, StateError, open_checkpoint, trim_output
 
 __all__ = ["Line", "MergeStats", "afollow", "amerge", "follow", "merge"]
 
@@ -78,16 +79,75 @@ def check_output(paths: Iterable[str], output: str | None) -> None:
             raise ValueError(f"the output {output} is also an input ({path})")
 
 
-def make_run(paths: Iterable[PathArg], opts: Options, sinks: list[Sink], output: Output | None = None) -> Run:
-    """A run of ``paths`` into ``sinks``; ``output`` (its file) is never followed as an input."""
+def make_run(
+    paths: Iterable[PathArg],
+    opts: Options,
+    sinks: list[Sink],
+    output: Output | None = None,
+    ledger: Ledger | None = None,
+) -> Run:
+    """A run of ``paths`` into ``sinks``; ``output`` (its file) is never followed as an input; ``ledger``:
+    what earlier runs read (from a state)."""
     initial, discovery = _expand(paths, opts)
-    run = Run(opts, Merge(sinks), StopToken(), initial, discovery)
+    run = Run(opts, Merge(sinks), StopToken(), initial, discovery, ledger)
     if output is not None:
         run.leave_out(output.identity())
     return run
 
 
 # -- merge --------------------------------------------------------------------------------------------
+
+
+def open_output(path: str | None, append: bool, checkpoint: Checkpoint | None) -> Output:
+    """The output for a run; with a checkpoint that has committed into a file, that file, cut back to its
+    committed size (what was written after the last commit is read again)."""
+    committed = checkpoint.store.output() if checkpoint is not None else None
+    if checkpoint is None or committed is None or committed.file is None:
+        return Output(path, append=append)
+    state = checkpoint.store.path
+    if path is None:
+        raise StateError(f"state {state}: belongs to the output {committed.path}, not standard output")
+    if not os.path.exists(path):
+        if committed.path != os.path.abspath(path):
+            raise StateError(f"state {state}: belongs to the output {committed.path}, not {path}")
+        raise StateError(
+            f"state {state}: its output {path} is gone ({committed.size} bytes were committed); "
+            "restore it, or start afresh with a new state"
+        )
+    out = Output(path, append=True)
+    try:
+        trim_output(out.fd, out.name, state, committed)
+    except BaseException:
+        out.close()
+        raise
+    return out
+
+
+def prepare_merge(
+    paths: Iterable[PathArg],
+    output: PathArg | Output | None,
+    fmt: str,
+    *,
+    append: bool,
+    state: PathArg | None,
+    fsync: FsyncPolicy,
+) -> tuple[list[str], Output, Checkpoint | None]:
+    """Check everything that can be checked, then open the state (locked) and the output, in that order,
+    so a bad argument or an unusable state leaves the output untouched."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    args = _as_paths(paths)
+    target = output if isinstance(output, Output) else os.fspath(output) if output is not None else None
+    if not isinstance(target, Output):
+        check_output(args, target)
+    checkpoint = open_checkpoint(os.fspath(state), fsync) if state is not None else None
+    try:
+        out = target if isinstance(target, Output) else open_output(target, append, checkpoint)
+    except BaseException:
+        if checkpoint is not None:
+            checkpoint.close()
+        raise
+    return args, out, checkpoint
 
 
 def _merge_run(
@@ -98,20 +158,18 @@ def _merge_run(
     colour: bool | None,
     progress: Callable[[int], None] | None,
     opts: Options,
+    state: PathArg | None,
+    fsync: FsyncPolicy,
 ) -> tuple[Run, FileSink]:
-    if fmt not in FORMATS:  # before the output is opened (and truncated)
-        raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
-    args = _as_paths(paths)  # before the output is opened, too
-    if isinstance(output, Output):
-        out = output
-    else:
-        check_output(args, os.fspath(output) if output is not None else None)
-        out = Output(os.fspath(output) if output is not None else None, append=append)
+    args, out, checkpoint = prepare_merge(paths, output, fmt, append=append, state=state, fsync=fsync)
     try:
-        sink = FileSink(out, fmt, colour=colour_auto(out) if colour is None else colour, progress=progress)
-        return make_run(args, opts, [sink], out), sink
+        colour = colour_auto(out) if colour is None else colour
+        sink = FileSink(out, fmt, colour=colour, progress=progress, checkpoint=checkpoint)
+        return make_run(args, opts, [sink], out, checkpoint.ledger if checkpoint else None), sink
     except BaseException:
         out.close()
+        if checkpoint is not None:
+            checkpoint.close()
         raise
 
 
@@ -135,6 +193,8 @@ async def amerge(
     colour: bool | None = None,
     progress: Callable[[int], None] | None = None,
     stop_event: StopFlag | None = None,
+    state: PathArg | None = None,
+    fsync: FsyncPolicy = "interval",
     **options: Unpack[OptionArgs],
 ) -> MergeStats:
     """Follow ``paths`` and merge their complete lines into ``output`` (a path; None: standard output).
@@ -145,10 +205,17 @@ async def amerge(
     ``progress`` is called with the input bytes consumed by each write. Returns when the sources are
     done (``follow=False``), idle (``idle_timeout``), ``stop_event`` is set, or on cancellation. Output
     errors raise :class:`tailmerge.OutputError`.
+
+    ``state``: a state file (created if missing) that makes the merge resumable: a later merge with the same
+    state and output goes on where this one stopped, even after a crash (kill -9), with no line lost or
+    written twice into an output file (into standard output: none lost, some may be written again).
+    ``fsync``: ``interval`` (sync the output at most once a second before each commit), ``always`` (before
+    every commit) or ``never`` (exactly-once across process crashes, not power loss). An unusable state
+    raises :class:`tailmerge.StateError` before the output is touched.
     """
     opts = Options(**options)
     started = time.monotonic()
-    run, sink = _merge_run(paths, output, format, append, colour, progress, opts)
+    run, sink = _merge_run(paths, output, format, append, colour, progress, opts, state, fsync)
     return await _amerge_run(run, sink, stop_event, started)
 
 
@@ -161,6 +228,8 @@ def merge(
     colour: bool | None = None,
     progress: Callable[[int], None] | None = None,
     stop_event: StopFlag | None = None,
+    state: PathArg | None = None,
+    fsync: FsyncPolicy = "interval",
     **options: Unpack[OptionArgs],
 ) -> MergeStats:
     """Blocking :func:`amerge`. The threads engine runs here without an event loop; the others run the
@@ -169,7 +238,7 @@ def merge(
     refuse_in_loop("merge", "amerge")
     opts = Options(**options)
     started = time.monotonic()
-    run, sink = _merge_run(paths, output, format, append, colour, progress, opts)
+    run, sink = _merge_run(paths, output, format, append, colour, progress, opts, state, fsync)
     with interrupts_stop(run.token):
         if opts.engine != "threads":
             return asyncio.run(_amerge_run(run, sink, stop_event, started))
@@ -180,7 +249,7 @@ def merge(
             run_blocking(run)
         finally:
             unlink()
-            sink.close()
+            _close(sink)
         return _stats(run, sink, started, before)
 
 
@@ -191,8 +260,14 @@ async def _amerge_run(run: Run, sink: FileSink, stop_event: StopFlag | None, sta
         await run_async(run)
     finally:
         unlink()
-        sink.close()
+        _close(sink)
     return _stats(run, sink, started, before)
+
+
+def _close(sink: FileSink) -> None:
+    sink.close()
+    if sink.checkpoint is not None:
+        sink.checkpoint.close()
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""The command line: ``tailmerge follow``, ``tailmerge verify``, ``tailmerge demo``.
+"""The command line: ``tailmerge follow``, ``verify``, ``state show`` and ``demo``.
 
 ``cli(*args)`` is a plain function returning the exit status, so tests call it directly.
 Exit status: 0 done; 1 a failure (output unwritable or not all written, verify disproved); 2 bad usage;
@@ -38,6 +38,10 @@ def cli(*args: str) -> int:
         _setup_logging(getattr(ns, "verbose", False))
         if ns.command == "verify":
             return _verify(ns)
+        if ns.command == "state":
+            from .state import show_state
+
+            return show_state(ns.state_path)
         if ns.command == "demo":
             from .demo import run_demo
 

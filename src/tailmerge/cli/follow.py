@@ -12,11 +12,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ..api import check_output, colour_auto, make_run
+from ..api import colour_auto, make_run, prepare_merge
 from ..options import Options
 from ..run import Run, run_async, run_blocking, troubled
 from ..sinks import FileSink, Output, OutputClosed, OutputError
 from ..sources import raise_fd_limit
+from ..state import StateError
 from .parser import options_from
 
 __all__ = ["EXIT_PIPE", "run_follow"]
@@ -33,19 +34,27 @@ def run_follow(ns: argparse.Namespace) -> int:
     target = None if ns.output in (None, "-") else ns.output
     try:
         opts = Options(**options_from(ns))
-        check_output(ns.paths, target)
     except (ValueError, TypeError) as e:
         raise UsageError(str(e)) from None
     raise_fd_limit()
     try:
-        output = Output(target, append=ns.append)
+        paths, output, checkpoint = prepare_merge(
+            ns.paths, target, ns.format, append=ns.append, state=ns.state, fsync=ns.fsync
+        )
+    except StateError as e:
+        print(f"tailmerge: {e}", file=sys.stderr)
+        return 2
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     except OutputError as e:
         print(f"tailmerge: {e}", file=sys.stderr)
         return 1
-    progress = _progress(ns.paths) if not opts.follow and sys.stderr.isatty() else None
+    progress = _progress(paths) if not opts.follow and sys.stderr.isatty() else None
     colour = {"always": True, "never": False}.get(ns.color, colour_auto(output))
-    sink = FileSink(output, ns.format, colour=colour, progress=progress.update if progress else None)
-    run = make_run(ns.paths, opts, [sink], output)
+    sink = FileSink(
+        output, ns.format, colour=colour, progress=progress.update if progress else None, checkpoint=checkpoint
+    )
+    run = make_run(paths, opts, [sink], output, checkpoint.ledger if checkpoint else None)
     try:
         with _signals_stop(run, output):
             if opts.engine == "threads":
@@ -58,8 +67,13 @@ def run_follow(ns: argparse.Namespace) -> int:
     except OutputError as e:
         print(f"tailmerge: {e}", file=sys.stderr)
         return 1
+    except StateError as e:
+        print(f"tailmerge: {e}", file=sys.stderr)
+        return 1
     finally:
         sink.close()
+        if checkpoint is not None:
+            checkpoint.close()
         if progress is not None:
             progress.close()
     if run.unwritten:

@@ -12,6 +12,7 @@ from typing import Any, cast
 from ..core import DEFAULT_MAX_LINE_BYTES
 from ..options import ENGINES, OptionArgs, Options
 from ..sinks import FORMATS
+from ..state import FSYNC_POLICIES
 from ..verify import DEFAULT_BUDGET, VERIFY_FORMATS
 
 __all__ = ["build_parser", "number", "options_from"]
@@ -85,7 +86,7 @@ def build_parser(version: str) -> argparse.ArgumentParser:
         description="Follow many growing log files and merge their complete lines into one stream.",
     )
     p.add_argument("--version", action="version", version=f"tailmerge {version}")
-    sub = p.add_subparsers(dest="command", metavar="{follow,verify,demo}")
+    sub = p.add_subparsers(dest="command", metavar="{follow,verify,state,demo}")
 
     f = sub.add_parser(
         "follow",
@@ -111,6 +112,19 @@ def build_parser(version: str) -> argparse.ArgumentParser:
         choices=("auto", "always", "never"),
         default="auto",
         help="colour labels: auto is when the output is a terminal and NO_COLOR is not set (default: auto)",
+    )
+    f.add_argument(
+        "--state",
+        metavar="PATH",
+        help="resume where the last run with this state file stopped, even after a crash: exactly once into "
+        "OUTPUT (no line lost or doubled); at least once to stdout (default: none)",
+    )
+    f.add_argument(
+        "--fsync",
+        choices=FSYNC_POLICIES,
+        default="interval",
+        help="with --state, sync OUTPUT before each commit: at most once a second (interval), on every commit "
+        "(always), or never (safe against crashes of tailmerge, not of the machine) (default: interval)",
     )
     _add_option_fields(f)
     f.add_argument("-v", "--verbose", action="store_true", help="also report rotations and reopened files")
@@ -140,6 +154,11 @@ def build_parser(version: str) -> argparse.ArgumentParser:
         help=f"choices the search may try before it says it cannot decide (default: {DEFAULT_BUDGET})",
     )
 
+    s = sub.add_parser("state", help="what a state file (--state) holds")
+    s_sub = s.add_subparsers(dest="state_command", metavar="{show}", required=True)
+    show = s_sub.add_parser("show", help="the sources, offsets, finished files and output size of a state")
+    show.add_argument("state_path", metavar="PATH", help="the state file")
+
     d = sub.add_parser("demo", help="merge live writers on demo data, then verify the merge")
     d.add_argument("--engine", choices=ENGINES, default=Options().engine, help="the engine (default: %(default)s)")
     d.add_argument(
@@ -147,6 +166,6 @@ def build_parser(version: str) -> argparse.ArgumentParser:
     )
     d.add_argument("--files", type=number(int, 1), default=4, help="logs to write and merge (default: %(default)s)")
     d.add_argument("--writers", type=number(int, 1), default=3, help="writer processes (default: %(default)s)")
-    for sp in (f, v, d):
+    for sp in (f, v, s, show, d):
         sp.set_defaults(subparser=sp)  # so a usage error found after parsing prints this command's usage
     return p

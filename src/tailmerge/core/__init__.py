@@ -2,7 +2,7 @@
 
 from .framing import DEFAULT_MAX_LINE_BYTES, Chunk, LineFramer, split_lines
 from .pace import Follower, Wait, pace
-from .positions import FINGERPRINT_BYTES, Change, Identity, Position, follow_path, look
+from .positions import FINGERPRINT_BYTES, Change, Identity, follow_path, look
 
 __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
@@ -12,7 +12,6 @@ __all__ = [
     "Follower",
     "Identity",
     "LineFramer",
-    "Position",
     "Wait",
     "follow_path",
     "look",

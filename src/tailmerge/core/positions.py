@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-__all__ = ["FINGERPRINT_BYTES", "Change", "Identity", "Position", "follow_path", "look"]
+__all__ = ["FINGERPRINT_BYTES", "Change", "Identity", "follow_path", "look"]
 
 FINGERPRINT_BYTES = 256
 
@@ -27,14 +27,6 @@ class Identity:
 
     def __str__(self) -> str:
         return f"{self.dev}:{self.ino}"
-
-
-@dataclass(frozen=True, slots=True)
-class Position:
-    """A place to start a source: the file (identity) and the byte offset just past the last line taken."""
-
-    file: Identity
-    offset: int
 
 
 class Change(enum.Enum):

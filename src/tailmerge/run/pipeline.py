@@ -52,15 +52,24 @@ class Run:
     """The shared state of one run. Thread-safe where the threads engine needs it."""
 
     def __init__(
-        self, options: Options, merge: Merge, token: StopToken, paths: Sequence[str], discovery: Discovery | None
+        self,
+        options: Options,
+        merge: Merge,
+        token: StopToken,
+        paths: Sequence[str],
+        discovery: Discovery | None,
+        ledger: Ledger | None = None,
     ) -> None:
+        """``ledger``: what earlier runs read (from a state); then a final line without a newline is never
+        completed with one at the end, so the next run, when the line is whole, takes it whole."""
         self.options = options
         self.merge = merge
         self.token = token
         self.watcher: Watcher = make_watcher(options.watch) if options.follow else Watcher()
         if options.watch == "inotify" and not self.watcher.event_driven:
             log.warning("--watch inotify: inotify could not be used; polling instead")
-        self.ledger = Ledger()
+        self.ledger = ledger if ledger is not None else Ledger()
+        self._complete_partial = ledger is None
         self.origins: dict[Source | Stdin, Origin] = {}
         self.unwritten = 0
         """Bytes the sinks could not deliver after a stop (set when the run has finished)."""
@@ -93,6 +102,8 @@ class Run:
         """Sources for ``paths``, leaving out any already followed by name or by identity (a hard link, a
         symlink, or a rotated file that a glob matches again under its new name). Each is counted alive
         from here: the caller launches it, and the run is done when the last follower has ended."""
+        if at_start:  # paths a state knows first: they take up the files they were reading, wherever now
+            paths = sorted(paths, key=lambda p: not self.ledger.saved(os.path.abspath(p)))
         with self._lock:
             held = {i for s in self.origins if isinstance(s, Source) for i in s.identities()}
             new: list[Source | Stdin] = []
@@ -118,10 +129,10 @@ class Run:
                 except OSError:
                     pass  # missing or unreadable: the source itself reports it
                 self._paths.add(key)
-                source = self._source(path, at_start)
-                source.open()
-                held.update(source.identities())
-                new.append(source)
+                file_source = self._source(path, at_start)
+                file_source.open()
+                held.update(file_source.identities())
+                new.append(file_source)
             for source, origin in zip(new, self.merge.add_sources([s.path for s in new]), strict=True):
                 self.origins[source] = origin
             self._alive += len(new)
@@ -262,7 +273,7 @@ class Run:
                     if self.token.is_set():
                         complete = False
                         break
-                if final := follower.finish(complete):
+                if final := follower.finish(complete and self._complete_partial):
                     hand_over(final)
             except BaseException as e:
                 self.token.fail(e)
@@ -291,7 +302,7 @@ class Run:
                     if self.token.is_set():
                         complete = False
                         break
-                if final := follower.finish(complete):
+                if final := follower.finish(complete and self._complete_partial):
                     await hand_over(final)
             except asyncio.CancelledError:
                 _close(follower)

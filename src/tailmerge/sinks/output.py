@@ -9,6 +9,8 @@ give up on a stalled reader after a deadline and count what was not written.
 from __future__ import annotations
 
 import errno
+import fcntl
+import logging
 import os
 import select
 import stat
@@ -21,8 +23,11 @@ from ..core import Identity
 from .contract import Batch, Origin
 from .formats import Formatter, Labels
 
+log = logging.getLogger("tailmerge")
+
 if TYPE_CHECKING:
     from ..bridge.stop import StopToken
+    from ..state.checkpoint import Checkpoint, Mark
 
 __all__ = ["FileSink", "Output", "OutputClosed", "OutputError"]
 
@@ -67,11 +72,24 @@ class Output:
 
     def _open(self, append: bool) -> int:
         assert self.path is not None
-        flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_APPEND if append else os.O_TRUNC)
+        # O_APPEND always: a SIGHUP reopen or a resumed state goes on at the end; truncated only once
+        # locked, so a second tailmerge on the same output refuses before it destroys anything
         try:
-            return os.open(self.path, flags, 0o644)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_APPEND, 0o644)
         except OSError as e:
             raise OutputError(f"cannot open output {self.path}: {e.strerror}") from e
+        try:
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if not append:
+                    os.ftruncate(fd, 0)
+        except BlockingIOError:
+            os.close(fd)
+            raise OutputError(f"output {self.path}: written by another tailmerge (one writer per output)") from None
+        except OSError as e:
+            os.close(fd)
+            raise OutputError(f"cannot open output {self.path}: {e.strerror}") from e
+        return fd
 
     def isatty(self) -> bool:
         return os.isatty(self.fd)
@@ -150,9 +168,16 @@ class FileSink:
     policy: Literal["block", "lag"] = "block"
 
     def __init__(
-        self, output: Output, fmt: str, *, colour: bool = False, progress: Callable[[int], None] | None = None
+        self,
+        output: Output,
+        fmt: str,
+        *,
+        colour: bool = False,
+        progress: Callable[[int], None] | None = None,
+        checkpoint: Checkpoint | None = None,
     ) -> None:
         self.output = output
+        self.checkpoint = checkpoint
         self._fmt = fmt
         self._colour = colour
         self._progress = progress
@@ -161,15 +186,16 @@ class FileSink:
         self._formatters: list[Formatter] = []
         self._last_origin = -1  # the source of the last batch (headers format)
         self._wake_r = self._wake_w = -1  # the writer's wake-up pipe, made by start()
-        self._queue: Handoff[Sequence[Buffer]] = Handoff(WRITE_AHEAD, on_change=self._wake)
+        self._queue: Handoff[tuple[Sequence[Buffer], Mark | None]] = Handoff(WRITE_AHEAD, on_change=self._wake)
         self._submitted = 0
         self._written_before = output.bytes
         self._thread = threading.Thread(target=self._write_loop, name="tailmerge writer", daemon=True)
         self._token: StopToken | None = None
         self._give_up = False
         self._writing = threading.Lock()  # held by whoever writes the output: the writer thread or _write_now
-        # written at once where that never waits on a reader: a pipe of our own (non-blocking) or a file
-        self._direct = output.nonblocking or output.identity() is not None
+        # written at once where that never waits on a reader: a pipe of our own (non-blocking) or a file;
+        # with a checkpoint every write goes through the writer thread, which commits (and syncs) after it
+        self._direct = checkpoint is None and (output.nonblocking or output.identity() is not None)
 
     def start(self, token: StopToken) -> None:
         self._token = token
@@ -182,6 +208,8 @@ class FileSink:
         width = self._labels.width
         changed = self._labels.add([o.path for o in origins])
         self._origins.extend(origins)
+        if self.checkpoint is not None:
+            self.checkpoint.add_sources([o.path for o in origins])
         if self._labels.width != width:
             changed = list(range(len(self._formatters)))  # every label is padded anew
         for i, origin in enumerate(origins, len(self._formatters)):
@@ -195,6 +223,7 @@ class FileSink:
         return Formatter(self._fmt, origin.path, label, colour=colour)
 
     def _format(self, batch: Batch) -> tuple[list[bytes], int]:
+        """The batch's bytes in the output format, and their size."""
         formatter = self._formatters[batch.origin.index]
         buffers = formatter.format(batch.chunks)
         if self._fmt == "headers" and batch.origin.index != self._last_origin:
@@ -210,12 +239,15 @@ class FileSink:
     def put(self, batch: Batch) -> None:
         buffers, size = self._format(batch)
         if not self._write_now(buffers):
-            self._queue.put(buffers, size)
+            self._queue.put((buffers, self._mark(batch)), size)
 
     async def aput(self, batch: Batch) -> None:
         buffers, size = self._format(batch)
         if not self._write_now(buffers):
-            await self._queue.aput(buffers, size)
+            await self._queue.aput((buffers, self._mark(batch)), size)
+
+    def _mark(self, batch: Batch) -> Mark | None:
+        return None if self.checkpoint is None else self.checkpoint.mark(batch)
 
     def _write_now(self, buffers: list[bytes]) -> bool:
         """Write on the caller's thread when nothing is queued and the output takes the bytes without
@@ -228,14 +260,14 @@ class FileSink:
                 return False
             rest = self.output.write(buffers)
             if rest:
-                self._queue.put(rest, sum(map(len, rest)))  # the queue is empty: this never waits
+                self._queue.put((rest, None), sum(map(len, rest)))  # the queue is empty: this never waits
         except (OutputError, OutputClosed) as e:
             self._fail(e)
         finally:
             self._writing.release()
         return True
 
-    def _fail(self, error: OutputError | OutputClosed) -> None:
+    def _fail(self, error: Exception) -> None:
         self._queue.close()
         if self._token is not None:
             self._token.fail(error)
@@ -307,17 +339,27 @@ class FileSink:
         poller.register(self._wake_r, select.POLLIN)
         if self.output.is_stream():
             poller.register(self.output.fd, 0)  # 0: only errors and hang-ups are reported
+        checkpoint = self.checkpoint
         try:
             while True:
                 with self._writing:  # a direct write and this one never interleave
                     items = self._queue.take_nowait()
                     if items:
-                        self.output.write([buffer for buffers in items for buffer in buffers], self._wait_writable)
+                        self.output.write([b for buffers, _ in items for b in buffers], self._wait_writable)
+                        if checkpoint is not None:
+                            for _, mark in items:
+                                if mark:
+                                    checkpoint.delivered(mark)
+                    wait = checkpoint.wait() if checkpoint is not None else None
+                    if checkpoint is not None and wait == 0:
+                        checkpoint.commit(self.output.fd, self.output.path)
+                        wait = None
                 if items is None:
                     return
                 if items:
                     continue
-                for fd, events in poller.poll():
+                timeout = None if wait is None else max(1, int(wait * 1000))
+                for fd, events in poller.poll(timeout):
                     if fd == self.output.fd and events & (select.POLLERR | select.POLLHUP):
                         raise OutputClosed()
                 self._drain_wakes()
@@ -325,6 +367,19 @@ class FileSink:
             pass  # counted in unwritten
         except (OutputError, OutputClosed) as e:
             self._fail(e)
+        except Exception as e:  # a commit that failed (the state's disk is full...): the run stops on it
+            self._fail(e)
+        finally:
+            if checkpoint is not None:
+                self._commit_last(checkpoint)
+
+    def _commit_last(self, checkpoint: Checkpoint) -> None:
+        """What was delivered before the end (or a failure) is committed, synced whatever the policy."""
+        try:
+            with self._writing:
+                checkpoint.commit(self.output.fd if self.output.fd >= 0 else None, self.output.path, final=True)
+        except Exception as e:  # reported; the next start reads again what was not committed
+            log.error("%s: the last commit failed: %s", self.output.name, e)
 
 
 def _is_fifo(fd: int) -> bool:

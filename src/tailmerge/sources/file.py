@@ -14,10 +14,11 @@ import os
 import stat
 import time
 
-from ..core import FINGERPRINT_BYTES, Change, Chunk, Identity, LineFramer, Position, follow_path, look
+from ..core import FINGERPRINT_BYTES, Change, Chunk, Identity, LineFramer, follow_path, look
 from .copytruncate import find_copy
 from .ledger import Ledger
 from .limits import fd_limit_message
+from .moved import resume_saved
 from .start import from_line_offset, last_lines_offset
 
 __all__ = ["Source"]
@@ -46,11 +47,10 @@ class _Generation:
 class Source:
     """A followed path. Not thread-safe: one engine worker drives it at a time.
 
-    ``start``: resume the file at this position when the path still names that file (the checkpoint
-    seam). Otherwise a file that exists at start is read from its start, ``last_lines`` lines before its
-    end (0: from its end) or from line ``from_line``; a file that appears later from its start.
-    ``ledger``: files this run already read, so a rotated file matched again under its new name is not
-    read twice.
+    A file that exists at start is read from its start, ``last_lines`` lines before its end (0: from its
+    end) or from line ``from_line``; a file that appears later from its start. ``ledger``: files already
+    read, so a rotated file matched again under its new name is not read twice; with a state, the files
+    an earlier run was reading for this path, resumed where it left them.
     """
 
     def __init__(
@@ -62,7 +62,6 @@ class Source:
         from_line: int | None = None,
         rotate_wait: float = 5.0,
         follow: bool = True,
-        start: Position | None = None,
         ledger: Ledger | None = None,
     ) -> None:
         self.path = path
@@ -70,11 +69,11 @@ class Source:
         self._max_line_bytes = max_line_bytes
         self._last_lines = last_lines
         self._from_line = from_line
-        self._start = start
         self._rotate_wait = rotate_wait
         self._follow = follow
         self._ledger = ledger
         self._at_start = True  # the first open, of a file that existed when the run began
+        self._took_up = False  # the files an earlier run was reading for this path were looked for
         self._moved = False  # the current file was renamed away and nothing is at the path yet
         self._current: _Generation | None = None
         self._rotated: list[_Generation] = []
@@ -180,6 +179,10 @@ class Source:
             fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
         except FileNotFoundError:
             self._report("no such file; it will be followed once it appears" if self._follow else "no such file")
+            if self._ledger is not None and not self._took_up:
+                self._took_up = True
+                if self._ledger.knows_path(self._abspath):
+                    self._take_up(None)
             self._at_start = False  # a file that appears later is new: read it from its start
             return
         except PermissionError:
@@ -199,20 +202,25 @@ class Source:
         framer = LineFramer(self._max_line_bytes, self._first_offset(fd, st, identity), identity)
         gen = _Generation(fd, identity, framer)
         self._at_start = False
-        self._start = None
         self._current = gen
         if self._problem is not None:
             self._report(None)
             log.info("%s: opened", self.path)
         self._take_fingerprint(gen)
+        if self._ledger is not None:
+            self._ledger.opened(self._abspath, identity, gen.fingerprint, gen.pos)
 
     def _first_offset(self, fd: int, st: os.stat_result, identity: Identity) -> int:
-        if self._start is not None and self._start.file == identity and self._start.offset <= st.st_size:
-            return self._start.offset
+        if self._ledger is not None and not self._took_up:
+            self._took_up = True
+            if self._ledger.knows_path(self._abspath):
+                self._at_start = False  # a file the state does not know is new since: read from its start
+                if (offset := self._take_up((fd, st, identity))) is not None:
+                    return offset
         if self._ledger is not None:
             known = self._ledger.resume(self._abspath, identity, fd, st.st_size)
             if known is not None:
-                log.info("%s: already read to byte %d by this run; going on from there", self.path, known)
+                log.info("%s: already read to byte %d; going on from there", self.path, known)
                 return known
         if not self._at_start:
             return 0
@@ -267,6 +275,8 @@ class Source:
             gen.fingerprint = os.pread(gen.fd, FINGERPRINT_BYTES, 0)
         except OSError:
             gen.fingerprint = b""
+        if self._ledger is not None:
+            self._ledger.seen(gen.identity, gen.fingerprint)
 
     def _same_start(self, gen: _Generation, size: int) -> bool:
         """Whether the file still begins with the bytes it began with (else it was rewritten)."""
@@ -313,6 +323,21 @@ class Source:
             os.close(fd)
         return gen.pos - start
 
+    # -- resuming what an earlier run was reading (--state) ------------------------------------------
+
+    def _take_up(self, here: tuple[int, os.stat_result, Identity] | None) -> int | None:
+        """Resume what a state says earlier runs read of this path (``resume_saved``): files that moved away
+        are read first, as rotated files. Return where the file at the path begins (None: not saved)."""
+        assert self._ledger is not None
+        offset, moved = resume_saved(self.path, self._ledger, here)
+        for fd, identity, start in moved:
+            gen = _Generation(fd, identity, LineFramer(self._max_line_bytes, start, identity))
+            gen.deadline = time.monotonic() + self._rotate_wait
+            self._take_fingerprint(gen)
+            self._ledger.opened(self._abspath, identity, gen.fingerprint, start)
+            self._rotated.append(gen)
+        return offset
+
     # -- rotation -------------------------------------------------------------------------------
 
     def _check_path(self, gen: _Generation, out: list[Chunk]) -> None:
@@ -344,7 +369,9 @@ class Source:
     def _let_go(self, gen: _Generation, out: list[Chunk], *, flush: bool = True) -> None:
         if flush:
             out.extend(gen.framer.flush())
-        if self._ledger is not None and not gen.framer.pending:
+        if self._ledger is not None and not gen.framer.pending and gen is not self._current:
+            # finished: rotated away (or deleted) and read to its end; the file at the path is not, even
+            # when the run ends, so a state resumes it where it was left
             self._ledger.record(self._abspath, gen.identity, gen.fingerprint, gen.framer.offset)
         os.close(gen.fd)
         if gen in self._rotated:

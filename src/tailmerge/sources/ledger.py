@@ -1,57 +1,150 @@
-"""What this run has read of each file, so a file met again under another name is not read twice."""
+"""What has been read of each file, so a file met again under another name is not read twice.
+
+Within a run it holds the files sources let go (rotated away, deleted). With a state (``--state``) it
+is seeded with what earlier runs committed: the files they finished, and the files they were still
+reading, each of which one source takes up (claims) where it was left.
+"""
 
 from __future__ import annotations
 
 import os
 import threading
-from typing import NamedTuple
+from dataclasses import dataclass
 
-from ..core import Identity
+from ..core import FINGERPRINT_BYTES, Identity
 
-__all__ = ["Ledger"]
+__all__ = ["FileRead", "Ledger"]
 
 
-class _Read(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class FileRead:
+    """How far a file was read: by the source of ``path`` (absolute), to ``offset``, and whether that
+    source finished it (let it go after it rotated away). ``fingerprint``: its first bytes."""
+
     path: str
+    file: Identity
     fingerprint: bytes
     offset: int
+    finished: bool
 
 
 class Ledger:
-    """Files let go by their sources (rotated away, deleted): identity, first bytes, and how far they were
-    read. Thread-safe: the threads engine opens sources from many threads."""
+    """Thread-safe: the threads engine opens sources from many threads."""
 
-    def __init__(self) -> None:
+    def __init__(self, saved: list[FileRead] | None = None, stopped_at: float | None = None) -> None:
+        """``saved``: what a state says earlier runs read; ``stopped_at``: the wall-clock time of its last
+        commit (files last written after it were written while tailmerge was stopped)."""
         self._lock = threading.Lock()
-        self._by_file: dict[Identity, _Read] = {}
+        self.stopped_at = stopped_at
+        self._paths = {r.path for r in saved or []}
+        self._by_file: dict[Identity, FileRead] = {r.file: r for r in saved or []}
+        self._reading: dict[str, list[FileRead]] = {}  # path: files an earlier run was still reading
+        for read in saved or []:
+            if not read.finished:
+                self._reading.setdefault(read.path, []).append(read)
+        self._claimed: set[Identity] = set()
+        self._fingerprints: dict[Identity, bytes] = {}
+        self._finished: list[FileRead] = []
+        self._opened: list[FileRead] = []
+
+    # -- what sources tell it ----------------------------------------------------------------------
 
     def record(self, path: str, file: Identity, fingerprint: bytes, offset: int) -> None:
-        """``path`` (absolute) held ``file``, read to ``offset``."""
+        """``path`` (absolute) let go of ``file``, read to ``offset``."""
+        read = FileRead(path, file, fingerprint, offset, finished=True)
         with self._lock:
-            self._by_file[file] = _Read(path, fingerprint, offset)
+            self._by_file[file] = read
+            self._finished.append(read)
+
+    def opened(self, path: str, file: Identity, fingerprint: bytes, offset: int) -> None:
+        """``path`` (absolute) opened ``file`` to read from ``offset``: a checkpoint records it at once, so a
+        file that stays quiet until a crash is still known where it was begun (``--from end``, rotation)."""
+        with self._lock:
+            self._fingerprints[file] = fingerprint
+            self._opened.append(FileRead(path, file, fingerprint, offset, finished=False))
+
+    def take_opened(self) -> list[FileRead]:
+        """Files opened since the last call."""
+        with self._lock:
+            opened, self._opened = self._opened, []
+        return opened
+
+    def seen(self, file: Identity, fingerprint: bytes) -> None:
+        """An open file's first bytes (a checkpoint records them, to know the file again)."""
+        with self._lock:
+            self._fingerprints[file] = fingerprint
+
+    # -- what a checkpoint asks ---------------------------------------------------------------------
+
+    def fingerprint(self, file: Identity) -> bytes:
+        return self._fingerprints.get(file, b"")
+
+    def take_finished(self) -> list[FileRead]:
+        """Files let go since the last call."""
+        with self._lock:
+            finished, self._finished = self._finished, []
+        return finished
+
+    # -- where a source starts ------------------------------------------------------------------------
+
+    def saved(self, path: str) -> list[FileRead]:
+        """Files an earlier run was still reading for ``path`` and no source has taken up yet."""
+        with self._lock:
+            return [r for r in self._reading.get(path, ()) if r.file not in self._claimed]
+
+    def knows_path(self, path: str) -> bool:
+        """Whether a state says an earlier run read ``path`` (absolute)."""
+        return path in self._paths
+
+    def copy_of_known(self, fd: int) -> bool:
+        """Whether the file open as ``fd`` begins as a file already read does (a copy of it). Only whole
+        fingerprints count: the first bytes of a short file (a partial line) say too little."""
+        with self._lock:
+            prints = {r.fingerprint for r in self._by_file.values() if len(r.fingerprint) == FINGERPRINT_BYTES}
+        return any(starts_with(fd, fp) for fp in prints)
+
+    def known(self, file: Identity) -> bool:
+        """Whether ``file`` was read, or is held open, by any source (of this run or, with a state, before)."""
+        with self._lock:
+            return file in self._by_file or file in self._fingerprints
+
+    def claim(self, read: FileRead) -> bool:
+        """Take up a file an earlier run was reading; False when another source already has."""
+        with self._lock:
+            if read.file in self._claimed:
+                return False
+            self._claimed.add(read.file)
+            return True
 
     def resume(self, path: str, file: Identity, fd: int, size: int) -> int | None:
-        """Where to start ``path`` (open as ``fd``) if this run already read it, else None.
+        """Where to start ``path`` (open as ``fd``) if it was read already, else None.
 
         The same file (identity, and its first bytes unchanged), or a file beside one already read whose
         name extends that one's (``app.log.1`` beside ``app.log``), that begins with the same bytes and is
-        at least as long as what was read: a rotated generation met again under its new name.
+        at least as long as what was read: a rotated generation met again under its new name. A file an
+        earlier run was still reading is claimed, so no other source takes it up again.
         """
         with self._lock:
             known = self._by_file.get(file)
             others = list(self._by_file.values()) if known is None else []
         if known is not None:
-            return known.offset if _starts_with(fd, known.fingerprint) else None
+            if known.offset <= size and starts_with(fd, known.fingerprint) and self._take(known):
+                return known.offset
+            return None
         folder, name = os.path.split(path)
         for read in others:
             rfolder, rname = os.path.split(read.path)
             if rfolder == folder and name.startswith(rname) and read.fingerprint and size >= read.offset:
-                if _starts_with(fd, read.fingerprint):
+                if starts_with(fd, read.fingerprint) and self._take(read):
                     return read.offset
         return None
 
+    def _take(self, read: FileRead) -> bool:
+        return read.finished or self.claim(read)
 
-def _starts_with(fd: int, fingerprint: bytes) -> bool:
+
+def starts_with(fd: int, fingerprint: bytes) -> bool:
+    """Whether the file open as ``fd`` begins with ``fingerprint``."""
     try:
         return os.pread(fd, len(fingerprint), 0) == fingerprint
     except OSError:

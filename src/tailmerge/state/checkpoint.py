@@ -1,0 +1,188 @@
+"""The committer: what the output holds, made durable, then recorded with the read offsets.
+
+A sink's writer thread tells it what each write delivered (``delivered``) and asks it to ``commit``
+when one is due: the output is synced per the fsync policy first, then the offsets of every file read
+and the output's size go to the state in one transaction. So the state never says more than the output
+holds; a crash between the two leaves bytes past the committed size, which the next start cuts off and
+reads again. Nothing here runs on the event loop: fsync happens in the sink's own thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import time
+from typing import Literal, get_args
+
+from ..core import Identity
+from ..sinks.contract import Batch
+from ..sources.ledger import FileRead, Ledger
+from .store import Committed, StateError, StateStore
+
+__all__ = ["COMMIT_INTERVAL", "FSYNC_POLICIES", "Checkpoint", "FsyncPolicy", "Mark", "open_checkpoint"]
+
+log = logging.getLogger("tailmerge")
+
+FsyncPolicy = Literal["always", "interval", "never"]
+FSYNC_POLICIES: tuple[FsyncPolicy, ...] = get_args(FsyncPolicy)
+COMMIT_INTERVAL = 1.0  # seconds: at most one fsync (and one transaction) a second with "interval"
+Mark = list[tuple[int, Identity, int]]  # (origin index, file, offset just past the batch's last line of it)
+
+
+class Checkpoint:
+    """Positions delivered and not yet committed, and the commits. Used by one thread (the writer's)."""
+
+    def __init__(self, store: StateStore, fsync: FsyncPolicy) -> None:
+        if fsync not in FSYNC_POLICIES:
+            raise ValueError(f"unknown fsync policy {fsync!r}; choose from {', '.join(FSYNC_POLICIES)}")
+        self.store = store
+        self.fsync = fsync
+        saved = store.files()
+        self.ledger = Ledger(saved, store.committed_at())
+        self._committed: dict[Identity, FileRead] = {r.file: r for r in saved}
+        self._paths: list[str] = []
+        self._pending: dict[Identity, tuple[int, int]] = {}  # file: (origin index, offset)
+        self._finishing: dict[Identity, FileRead] = {}
+        self._opened: dict[Identity, FileRead] = {}
+        self._due: float | None = None
+        self.commits = 0
+        self.syncs = 0
+
+    def add_sources(self, paths: list[str]) -> None:
+        """Origins joined (in order): their absolute paths name them in the state."""
+        self._paths.extend(os.path.abspath(p) for p in paths)
+
+    @staticmethod
+    def mark(batch: Batch) -> Mark:
+        """Where ``batch`` leaves each file it holds lines of."""
+        ends: dict[Identity, int] = {}
+        for chunk in batch.chunks:
+            if chunk.file is not None:
+                ends[chunk.file] = chunk.end
+        return [(batch.origin.index, file, end) for file, end in ends.items()]
+
+    def delivered(self, mark: Mark) -> None:
+        """The output holds the batch of ``mark`` (written, not yet synced)."""
+        for index, file, end in mark:
+            self._pending[file] = (index, end)
+        if self._due is None:
+            self._due = time.monotonic() + (0.0 if self.fsync == "always" else COMMIT_INTERVAL)
+
+    def wait(self) -> float | None:
+        """Seconds until a commit is due; None when nothing waits to be committed."""
+        if self._due is None and not self._news():
+            return None
+        return 0.0 if self._due is None else max(0.0, self._due - time.monotonic())
+
+    def _news(self) -> bool:
+        """Take what sources reported (files opened, files finished); whether anything waits for a commit."""
+        for read in self.ledger.take_finished():
+            self._finishing[read.file] = read
+        for read in self.ledger.take_opened():
+            self._opened[read.file] = read
+        return bool(self._finishing or self._opened)
+
+    def commit(self, fd: int | None, path: str | None, *, final: bool = False) -> None:
+        """Make the output durable (per the policy; always on a ``final`` commit), then record."""
+        regular = fd is not None and _is_regular(fd)
+        if regular and fd is not None and (self.fsync != "never" or final) and (self._pending or final):
+            os.fdatasync(fd)
+            self.syncs += 1
+        self._news()
+        reads = [self._read(self._paths[index], file, offset) for file, (index, offset) in self._pending.items()]
+        # a file opened and not read from since: where it was begun (a delivered line supersedes it)
+        reads[:0] = [r for f, r in self._opened.items() if f not in self._pending and not self._finished(f)]
+        self._opened.clear()
+        for file, read in list(self._finishing.items()):
+            done = self._committed.get(file)
+            if (pending := next((r for r in reads if r.file == file), None)) is not None:
+                done = pending
+            if done is not None and done.offset >= read.offset:  # its last lines are in the output
+                reads.append(FileRead(read.path, file, read.fingerprint, read.offset, finished=True))
+                del self._finishing[file]
+        output = None
+        if regular and fd is not None:
+            st = os.fstat(fd)
+            output = Committed(path and os.path.abspath(path), Identity(st.st_dev, st.st_ino), st.st_size)
+        if reads or output is not None:
+            self.store.commit(reads, output)
+            self.commits += 1
+        for read in reads:
+            self._committed[read.file] = read
+        self._pending.clear()
+        self._due = None
+
+    def _finished(self, file: Identity) -> bool:
+        known = self._committed.get(file)
+        return known is not None and known.finished
+
+    def _read(self, path: str, file: Identity, offset: int) -> FileRead:
+        fingerprint = self.ledger.fingerprint(file)
+        if not fingerprint and (known := self._committed.get(file)) is not None:
+            fingerprint = known.fingerprint
+        return FileRead(path, file, fingerprint, offset, finished=False)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def open_checkpoint(path: str, fsync: FsyncPolicy) -> Checkpoint:
+    """Open (or create) the state at ``path`` for a run; finished files that are gone are forgotten."""
+    store = StateStore(path, synchronous="FULL" if fsync == "always" else "NORMAL")
+    try:
+        gone = [r.file for r in store.files() if r.finished and not _exists_beside(r)]
+        if gone:
+            store.forget(gone)
+        return Checkpoint(store, fsync)
+    except BaseException:
+        store.close()
+        raise
+
+
+def _exists_beside(read: FileRead) -> bool:
+    """Whether the file of ``read`` is still in the folder it was read in (under any name)."""
+    folder = os.path.dirname(read.path)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return False
+    for name in names:
+        try:
+            st = os.stat(os.path.join(folder, name))
+        except OSError:
+            continue
+        if Identity(st.st_dev, st.st_ino) == read.file:
+            return True
+    return False
+
+
+def trim_output(fd: int, name: str, state: str, committed: Committed) -> None:
+    """Cut the output (open as ``fd``) back to its committed size: what was written after the last commit
+    is read again. Refuse an output that is not the one the state was committed with."""
+    st = os.fstat(fd)
+    here = Identity(st.st_dev, st.st_ino)
+    if committed.file is not None and here != committed.file:
+        raise StateError(
+            f"state {state}: belongs to another output (it was committed with {committed.path}, file "
+            f"{committed.file}; {name} is file {here}); use that output, or a new state"
+        )
+    if st.st_size < committed.size:
+        raise StateError(
+            f"state {state}: {name} is shorter ({st.st_size} bytes) than the state committed ({committed.size}): "
+            "something else changed it; use a new state"
+        )
+    if st.st_size > committed.size:
+        log.warning(
+            "%s: %d bytes written after the last commit were cut off; they are read again",
+            name,
+            st.st_size - committed.size,
+        )
+        os.ftruncate(fd, committed.size)
+
+
+def _is_regular(fd: int) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError:
+        return False
