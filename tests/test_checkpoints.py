@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import shutil
 import signal
@@ -262,3 +263,26 @@ def test_any_writes_crashes_and_restarts_give_each_line_once_in_order(
     expected = sum(len(file_lines(p)) for p in inputs)
     assert len(file_lines(out)) == expected
     verify_ok(inputs, out)
+
+
+# -- the iterators: at least once -------------------------------------------------------------------------
+
+
+def test_follow_with_a_state_resumes_at_the_first_line_not_taken(tmp_path: Path) -> None:
+    app, state = tmp_path / "app.log", tmp_path / "state.db"
+    app.write_bytes(b"".join(b"line %d\n" % i for i in range(10)))
+    taken = []
+    for line in tailmerge.follow([app], state=state, follow=False):
+        taken.append(line.data)
+        if len(taken) == 3:
+            break  # line 2 was handed out, but the loop did not ask for the next: not delivered yet
+    again = [line.data for line in tailmerge.follow([app], state=state, follow=False)]
+    assert again[0] == b"line 2\n" and len(again) == 8  # at least once: line 2 again, none lost
+
+    async def rest() -> list[bytes]:
+        return [line.data async for line in tailmerge.afollow([app], state=state, follow=False)]
+
+    assert asyncio.run(rest()) == []  # the loop above asked for a line after the last: all delivered
+    with app.open("ab") as f:
+        f.write(b"line 10\n")
+    assert asyncio.run(rest()) == [b"line 10\n"]

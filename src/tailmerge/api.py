@@ -300,16 +300,18 @@ async def afollow(
     paths: Iterable[PathArg],
     *,
     stop_event: StopFlag | None = None,
+    state: PathArg | None = None,
     **options: Unpack[OptionArgs],
 ) -> AsyncGenerator[Line, None]:
     """Follow ``paths`` and yield each complete :class:`Line` as it is written.
 
     Ends when the sources are done (``follow=False``), idle (``idle_timeout``) or ``stop_event`` is set (no
     line is yielded after that). Leaving the loop early (``break``, ``aclose()``, cancellation) stops the
-    run and closes the files.
+    run and closes the files. ``state``: as :func:`merge`'s, at least once: a line counts as delivered
+    when the loop asks for the next one, so a crash in between yields it again.
     """
     queue = LineQueue()
-    run = make_run(paths, Options(**options), [queue])
+    run, checkpoint = _follow_run(paths, queue, state, options)
     unlink = run.token.link(stop_event)
     task = asyncio.create_task(run_async(run))
     try:
@@ -319,6 +321,8 @@ async def afollow(
                     if stop_event is not None and stop_event.is_set():
                         return
                     yield line
+                    if checkpoint is not None and checkpoint.delivered_line(line.path, line.file, line.offset):
+                        await asyncio.to_thread(checkpoint.commit, None, None)
         await task  # raise what stopped the run, if anything did
     finally:
         run.token.stop("consumer")
@@ -326,12 +330,36 @@ async def afollow(
         unlink()
         if not task.done():
             await asyncio.wait([task])
+        _close_checkpoint(checkpoint)
+
+
+def _follow_run(
+    paths: Iterable[PathArg], queue: LineQueue, state: PathArg | None, options: OptionArgs
+) -> tuple[Run, Checkpoint | None]:
+    opts = Options(**options)
+    args = _as_paths(paths)
+    checkpoint = open_checkpoint(os.fspath(state), "never") if state is not None else None  # no output to sync
+    try:
+        return make_run(args, opts, [queue], ledger=checkpoint.ledger if checkpoint else None), checkpoint
+    except BaseException:
+        _close_checkpoint(checkpoint)
+        raise
+
+
+def _close_checkpoint(checkpoint: Checkpoint | None) -> None:
+    """Commit what was delivered (no sync: there is no output file) and close the state."""
+    if checkpoint is not None:
+        try:
+            checkpoint.commit(None, None, final=True)
+        finally:
+            checkpoint.close()
 
 
 def follow(
     paths: Iterable[PathArg],
     *,
     stop_event: StopFlag | None = None,
+    state: PathArg | None = None,
     **options: Unpack[OptionArgs],
 ) -> Generator[Line, None, None]:
     """Blocking :func:`afollow`: iterate lines in ordinary threaded code.
@@ -339,16 +367,18 @@ def follow(
     The asyncio core runs in a helper thread (a blocking portal); the caller's thread receives batches of
     lines. Break out of the loop or call ``close()`` to stop early; Ctrl-C raises KeyboardInterrupt in the
     loop; either way every thread ends and every file is closed. Raises RuntimeError inside a running
-    event loop.
+    event loop. ``state``: as :func:`afollow`'s.
     """
     refuse_in_loop("follow", "afollow")
     _refuse_async_flag(stop_event, "follow")
     queue = LineQueue()
-    run = make_run(paths, Options(**options), [queue])
-    return _follow_lines(run, queue, stop_event)
+    run, checkpoint = _follow_run(paths, queue, state, options)
+    return _follow_lines(run, queue, stop_event, checkpoint)
 
 
-def _follow_lines(run: Run, queue: LineQueue, stop_event: StopFlag | None) -> Generator[Line, None, None]:
+def _follow_lines(
+    run: Run, queue: LineQueue, stop_event: StopFlag | None, checkpoint: Checkpoint | None
+) -> Generator[Line, None, None]:
     portal = Portal()
     unlink = run.token.link(stop_event)
     done = portal.submit(run_async(run))
@@ -360,6 +390,8 @@ def _follow_lines(run: Run, queue: LineQueue, stop_event: StopFlag | None) -> Ge
                     if stop_event is not None and stop_event.is_set():
                         return
                     yield line
+                    if checkpoint is not None and checkpoint.delivered_line(line.path, line.file, line.offset):
+                        checkpoint.commit(None, None)
         ended = True
     finally:
         run.token.stop("consumer")
@@ -367,5 +399,6 @@ def _follow_lines(run: Run, queue: LineQueue, stop_event: StopFlag | None) -> Ge
         unlink()
         error = done.exception()  # waits for the run's end: every follower has stopped
         portal.close()
+        _close_checkpoint(checkpoint)
     if ended and error is not None:
         raise error

@@ -208,8 +208,6 @@ class FileSink:
         width = self._labels.width
         changed = self._labels.add([o.path for o in origins])
         self._origins.extend(origins)
-        if self.checkpoint is not None:
-            self.checkpoint.add_sources([o.path for o in origins])
         if self._labels.width != width:
             changed = list(range(len(self._formatters)))  # every label is padded anew
         for i, origin in enumerate(origins, len(self._formatters)):

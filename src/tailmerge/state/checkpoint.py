@@ -27,7 +27,7 @@ log = logging.getLogger("tailmerge")
 FsyncPolicy = Literal["always", "interval", "never"]
 FSYNC_POLICIES: tuple[FsyncPolicy, ...] = get_args(FsyncPolicy)
 COMMIT_INTERVAL = 1.0  # seconds: at most one fsync (and one transaction) a second with "interval"
-Mark = list[tuple[int, Identity, int]]  # (origin index, file, offset just past the batch's last line of it)
+Mark = list[tuple[str, Identity, int]]  # (absolute path, file, offset just past the batch's last line of it)
 
 
 class Checkpoint:
@@ -41,33 +41,40 @@ class Checkpoint:
         saved = store.files()
         self.ledger = Ledger(saved, store.committed_at())
         self._committed: dict[Identity, FileRead] = {r.file: r for r in saved}
-        self._paths: list[str] = []
-        self._pending: dict[Identity, tuple[int, int]] = {}  # file: (origin index, offset)
+        self._paths: dict[str, str] = {}  # path as given: absolute path
+        self._pending: dict[Identity, tuple[str, int]] = {}  # file: (absolute path, offset)
         self._finishing: dict[Identity, FileRead] = {}
         self._opened: dict[Identity, FileRead] = {}
         self._due: float | None = None
         self.commits = 0
         self.syncs = 0
 
-    def add_sources(self, paths: list[str]) -> None:
-        """Origins joined (in order): their absolute paths name them in the state."""
-        self._paths.extend(os.path.abspath(p) for p in paths)
+    def _abspath(self, path: str) -> str:
+        if (full := self._paths.get(path)) is None:
+            full = self._paths[path] = os.path.abspath(path)
+        return full
 
-    @staticmethod
-    def mark(batch: Batch) -> Mark:
-        """Where ``batch`` leaves each file it holds lines of."""
+    def mark(self, batch: Batch) -> Mark:
+        """Where ``batch`` leaves each file it holds lines of (thread-safe)."""
         ends: dict[Identity, int] = {}
         for chunk in batch.chunks:
             if chunk.file is not None:
                 ends[chunk.file] = chunk.end
-        return [(batch.origin.index, file, end) for file, end in ends.items()]
+        path = self._abspath(batch.origin.path)
+        return [(path, file, end) for file, end in ends.items()]
 
     def delivered(self, mark: Mark) -> None:
-        """The output holds the batch of ``mark`` (written, not yet synced)."""
-        for index, file, end in mark:
-            self._pending[file] = (index, end)
+        """The output holds the lines of ``mark`` (written, not yet synced)."""
+        for path, file, end in mark:
+            self._pending[file] = (path, end)
         if self._due is None:
             self._due = time.monotonic() + (0.0 if self.fsync == "always" else COMMIT_INTERVAL)
+
+    def delivered_line(self, path: str, file: Identity | None, offset: int) -> bool:
+        """A line of ``path`` (as given) was taken by its consumer; return whether a commit is due."""
+        if file is not None:
+            self.delivered([(self._abspath(path), file, offset)])
+        return self.wait() == 0
 
     def wait(self) -> float | None:
         """Seconds until a commit is due; None when nothing waits to be committed."""
@@ -90,7 +97,7 @@ class Checkpoint:
             os.fdatasync(fd)
             self.syncs += 1
         self._news()
-        reads = [self._read(self._paths[index], file, offset) for file, (index, offset) in self._pending.items()]
+        reads = [self._read(path, file, offset) for file, (path, offset) in self._pending.items()]
         # a file opened and not read from since: where it was begun (a delivered line supersedes it)
         reads[:0] = [r for f, r in self._opened.items() if f not in self._pending and not self._finished(f)]
         self._opened.clear()
@@ -124,6 +131,7 @@ class Checkpoint:
         return FileRead(path, file, fingerprint, offset, finished=False)
 
     def close(self) -> None:
+        log.info("state %s: %d commits, %d output syncs", self.store.path, self.commits, self.syncs)
         self.store.close()
 
 
