@@ -8,6 +8,7 @@ import shutil
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -286,3 +287,18 @@ def test_follow_with_a_state_resumes_at_the_first_line_not_taken(tmp_path: Path)
     with app.open("ab") as f:
         f.write(b"line 10\n")
     assert asyncio.run(rest()) == [b"line 10\n"]
+
+
+def test_into_a_pipe_only_what_its_reader_took_counts_as_delivered(tmp_path: Path) -> None:
+    big, state = tmp_path / "big.log", tmp_path / "state.db"
+    big.write_bytes(b"".join(b"line %d\n" % i for i in range(300_000)))
+    first = subprocess.run(
+        f"{sys.executable} -m tailmerge follow {big} --state {state} | head -1", shell=True, capture_output=True
+    )
+    assert first.stdout == b"line 0\n"
+    # head took one read's worth; the rest sat in the pipe when it left: at least once, so it comes again
+    again = run_cli("follow", str(big), "--state", str(state), "--no-follow", timeout=60)
+    assert again.returncode == 0
+    lines = again.stdout.splitlines(keepends=True)
+    assert lines[-1] == b"line 299999\n" and len(lines) >= 300_000 - 100_000
+    assert lines[0] == b"line %d\n" % (300_000 - len(lines))  # goes on right after what was taken, or before

@@ -51,10 +51,13 @@ def test_the_ledger_resumes_a_file_met_again_under_a_rotated_name(tmp_path: Path
     log = tmp_path / "app.log"
     log.write_bytes(b"line %d\n" % 1 * 50)
     ledger = Ledger()
-    first = Source(str(log), max_line_bytes=1024, ledger=ledger)
+    first = Source(str(log), max_line_bytes=1024, ledger=ledger, rotate_wait=0.0)
     assert len(first.step()) == 1
-    first.finish(complete=True)  # let go: recorded in the ledger
     log.rename(tmp_path / "app.log.1")
+    log.write_bytes(b"new\n")
+    assert b"".join(c.data for c in first.step()) == b"new\n"  # rotated: the new file is followed
+    first.step()  # the rotated file, quiet for rotate_wait, is let go: recorded in the ledger
+    first.close()
     with (tmp_path / "app.log.1").open("ab") as f:
         f.write(b"late\n")
     again = Source(str(tmp_path / "app.log.1"), max_line_bytes=1024, ledger=ledger)

@@ -21,15 +21,14 @@ from typing_extensions import Unpack
 
 from .bridge import Portal, StopFlag, StopToken, refuse_in_loop
 from .merge import Merge
+from .opening import PathArg, as_paths, colour_auto, prepare_merge
 from .options import OptionArgs, Options
 from .run import Run, run_async, run_blocking
-from .sinks import FORMATS, FileSink, Line, LineQueue, Output, Sink
+from .sinks import FileSink, Line, LineQueue, Output, Sink
 from .sources import Discovery, Ledger, is_pattern
-from .state import Checkpoint, FsyncPolicy, StateError, open_checkpoint, trim_output
+from .state import Checkpoint, FsyncPolicy, open_checkpoint
 
 __all__ = ["Line", "MergeStats", "afollow", "amerge", "follow", "merge"]
-
-PathArg = str | os.PathLike[str]
 
 
 @dataclass
@@ -48,35 +47,14 @@ class MergeStats:
 # -- building a run ---------------------------------------------------------------------------------
 
 
-def _as_paths(paths: Iterable[PathArg]) -> list[str]:
-    if isinstance(paths, str | bytes | os.PathLike):
-        raise TypeError("paths must be a list of paths, not a single path")
-    return [os.fspath(p) for p in paths]
-
-
 def _expand(paths: Iterable[PathArg], options: Options) -> tuple[list[str], Discovery | None]:
     """Split arguments into literal paths and glob patterns; the patterns' current matches join the paths."""
-    args = _as_paths(paths)
+    args = as_paths(paths)
     patterns = [a for a in args if is_pattern(a)]
     discovery = Discovery(patterns, options.exclude, follow=options.follow)
     literal = discovery.keep(a for a in args if a not in patterns)  # excludes apply to them too
     found = discovery.step()
     return literal + found, discovery if patterns else None
-
-
-def colour_auto(output: Output) -> bool:
-    """Colour when the output is a terminal, unless NO_COLOR is set (https://no-color.org)."""
-    return output.isatty() and not os.environ.get("NO_COLOR")
-
-
-def check_output(paths: Iterable[str], output: str | None) -> None:
-    """Refuse an output that is one of the literal inputs (by identity: a link to it counts), before the
-    output is opened, and so truncated. Glob matches of the output are left out while following."""
-    if output is None or not os.path.exists(output):
-        return
-    for path in paths:
-        if not is_pattern(path) and os.path.exists(path) and os.path.samefile(path, output):
-            raise ValueError(f"the output {output} is also an input ({path})")
 
 
 def make_run(
@@ -96,58 +74,6 @@ def make_run(
 
 
 # -- merge --------------------------------------------------------------------------------------------
-
-
-def open_output(path: str | None, append: bool, checkpoint: Checkpoint | None) -> Output:
-    """The output for a run; with a checkpoint that has committed into a file, that file, cut back to its
-    committed size (what was written after the last commit is read again)."""
-    committed = checkpoint.store.output() if checkpoint is not None else None
-    if checkpoint is None or committed is None or committed.file is None:
-        return Output(path, append=append)
-    state = checkpoint.store.path
-    if path is None:
-        raise StateError(f"state {state}: belongs to the output {committed.path}, not standard output")
-    if not os.path.exists(path):
-        if committed.path != os.path.abspath(path):
-            raise StateError(f"state {state}: belongs to the output {committed.path}, not {path}")
-        raise StateError(
-            f"state {state}: its output {path} is gone ({committed.size} bytes were committed); "
-            "restore it, or start afresh with a new state"
-        )
-    out = Output(path, append=True)
-    try:
-        trim_output(out.fd, out.name, state, committed)
-    except BaseException:
-        out.close()
-        raise
-    return out
-
-
-def prepare_merge(
-    paths: Iterable[PathArg],
-    output: PathArg | Output | None,
-    fmt: str,
-    *,
-    append: bool,
-    state: PathArg | None,
-    fsync: FsyncPolicy,
-) -> tuple[list[str], Output, Checkpoint | None]:
-    """Check everything that can be checked, then open the state (locked) and the output, in that order,
-    so a bad argument or an unusable state leaves the output untouched."""
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
-    args = _as_paths(paths)
-    target = output if isinstance(output, Output) else os.fspath(output) if output is not None else None
-    if not isinstance(target, Output):
-        check_output(args, target)
-    checkpoint = open_checkpoint(os.fspath(state), fsync) if state is not None else None
-    try:
-        out = target if isinstance(target, Output) else open_output(target, append, checkpoint)
-    except BaseException:
-        if checkpoint is not None:
-            checkpoint.close()
-        raise
-    return args, out, checkpoint
 
 
 def _merge_run(
@@ -337,7 +263,7 @@ def _follow_run(
     paths: Iterable[PathArg], queue: LineQueue, state: PathArg | None, options: OptionArgs
 ) -> tuple[Run, Checkpoint | None]:
     opts = Options(**options)
-    args = _as_paths(paths)
+    args = as_paths(paths)
     checkpoint = open_checkpoint(os.fspath(state), "never") if state is not None else None  # no output to sync
     try:
         return make_run(args, opts, [queue], ledger=checkpoint.ledger if checkpoint else None), checkpoint

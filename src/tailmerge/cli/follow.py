@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ..api import colour_auto, make_run, prepare_merge
+from ..api import make_run
+from ..opening import colour_auto, prepare_merge
 from ..options import Options
 from ..run import Run, run_async, run_blocking, troubled
 from ..sinks import FileSink, Output, OutputClosed, OutputError

@@ -10,9 +10,9 @@ worker of an executor, a task) and where it hands its lines over; ``Run`` holds 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import threading
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor  # imported now, not when the fd limit is reached
 from typing import Any
 
 from ..bridge import call_soon
@@ -94,14 +94,14 @@ class MixedEngine(_LoopEngine):
 
     def __init__(self, run: Run) -> None:
         super().__init__(run)
-        self._executors: list[concurrent.futures.ThreadPoolExecutor] = []
+        self._executors: list[ThreadPoolExecutor] = []
 
     def launch(self, followers: Sequence[Follower[Any]]) -> None:
         if not followers:
             return
         # sized to the followers: the default executor (min(32, cpus + 4) workers) would leave some files
         # never followed once there are more of them than workers
-        executor = concurrent.futures.ThreadPoolExecutor(len(followers), thread_name_prefix="tailmerge")
+        executor = ThreadPoolExecutor(len(followers), thread_name_prefix="tailmerge")
         self._executors.append(executor)
         for f in followers:
             self.followers.append(self.loop.run_in_executor(executor, self.run.drive_blocking, f, self._hand_over(f)))

@@ -343,15 +343,14 @@ class FileSink:
                 with self._writing:  # a direct write and this one never interleave
                     items = self._queue.take_nowait()
                     if items:
+                        before = self.output.bytes
                         self.output.write([b for buffers, _ in items for b in buffers], self._wait_writable)
                         if checkpoint is not None:
-                            for _, mark in items:
-                                if mark:
-                                    checkpoint.delivered(mark)
+                            self._delivered(checkpoint, items, before)
                     wait = checkpoint.wait() if checkpoint is not None else None
                     if checkpoint is not None and wait == 0:
-                        checkpoint.commit(self.output.fd, self.output.path)
-                        wait = None
+                        checkpoint.commit(self.output.fd, self.output.path, written=self.output.bytes)
+                        wait = checkpoint.wait()
                 if items is None:
                     return
                 if items:
@@ -371,11 +370,20 @@ class FileSink:
             if checkpoint is not None:
                 self._commit_last(checkpoint)
 
+    def _delivered(self, checkpoint: Checkpoint, items: list[tuple[Sequence[Buffer], Mark | None]], at: int) -> None:
+        """Tell the checkpoint what each written batch holds; through a pipe, where it ends in the stream."""
+        stream = self.output.is_stream()
+        for buffers, mark in items:
+            at += sum(map(len, buffers))
+            if mark:
+                checkpoint.delivered(mark, at if stream else None)
+
     def _commit_last(self, checkpoint: Checkpoint) -> None:
         """What was delivered before the end (or a failure) is committed, synced whatever the policy."""
         try:
             with self._writing:
-                checkpoint.commit(self.output.fd if self.output.fd >= 0 else None, self.output.path, final=True)
+                fd = self.output.fd if self.output.fd >= 0 else None
+                checkpoint.commit(fd, self.output.path, written=self.output.bytes, final=True)
         except Exception as e:  # reported; the next start reads again what was not committed
             log.error("%s: the last commit failed: %s", self.output.name, e)
 

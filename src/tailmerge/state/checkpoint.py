@@ -12,7 +12,9 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import sys
 import time
+from collections import deque
 from typing import Literal, get_args
 
 from ..core import Identity
@@ -46,6 +48,7 @@ class Checkpoint:
         self._finishing: dict[Identity, FileRead] = {}
         self._opened: dict[Identity, FileRead] = {}
         self._due: float | None = None
+        self._in_pipe: deque[tuple[int, Mark]] = deque()
         self.commits = 0
         self.syncs = 0
 
@@ -63,10 +66,14 @@ class Checkpoint:
         path = self._abspath(batch.origin.path)
         return [(path, file, end) for file, end in ends.items()]
 
-    def delivered(self, mark: Mark) -> None:
-        """The output holds the lines of ``mark`` (written, not yet synced)."""
-        for path, file, end in mark:
-            self._pending[file] = (path, end)
+    def delivered(self, mark: Mark, written: int | None = None) -> None:
+        """The output holds the lines of ``mark`` (written, not yet synced). ``written``: for a pipe, the
+        bytes written through it once they were; they count only once its reader has taken them out."""
+        if written is not None:
+            self._in_pipe.append((written, mark))
+        else:
+            for path, file, end in mark:
+                self._pending[file] = (path, end)
         if self._due is None:
             self._due = time.monotonic() + (0.0 if self.fsync == "always" else COMMIT_INTERVAL)
 
@@ -90,9 +97,14 @@ class Checkpoint:
             self._opened[read.file] = read
         return bool(self._finishing or self._opened)
 
-    def commit(self, fd: int | None, path: str | None, *, final: bool = False) -> None:
-        """Make the output durable (per the policy; always on a ``final`` commit), then record."""
+    def commit(self, fd: int | None, path: str | None, *, written: int = 0, final: bool = False) -> None:
+        """Make the output durable (per the policy; always on a ``final`` commit), then record. The
+        output's size is recorded only for a file named by ``path`` (an output the merge owns)."""
         regular = fd is not None and _is_regular(fd)
+        if self._in_pipe and fd is not None:
+            taken = written - _unread(fd)  # what the reader took out of the pipe (the rest may never be read)
+            while self._in_pipe and self._in_pipe[0][0] <= taken:
+                self.delivered(self._in_pipe.popleft()[1])
         if regular and fd is not None and (self.fsync != "never" or final) and (self._pending or final):
             os.fdatasync(fd)
             self.syncs += 1
@@ -109,7 +121,7 @@ class Checkpoint:
                 reads.append(FileRead(read.path, file, read.fingerprint, read.offset, finished=True))
                 del self._finishing[file]
         output = None
-        if regular and fd is not None:
+        if regular and fd is not None and path is not None:
             st = os.fstat(fd)
             output = Committed(path and os.path.abspath(path), Identity(st.st_dev, st.st_ino), st.st_size)
         if reads or output is not None:
@@ -118,7 +130,7 @@ class Checkpoint:
         for read in reads:
             self._committed[read.file] = read
         self._pending.clear()
-        self._due = None
+        self._due = None if not self._in_pipe else time.monotonic() + COMMIT_INTERVAL
 
     def _finished(self, file: Identity) -> bool:
         known = self._committed.get(file)
@@ -187,6 +199,18 @@ def trim_output(fd: int, name: str, state: str, committed: Committed) -> None:
             st.st_size - committed.size,
         )
         os.ftruncate(fd, committed.size)
+
+
+def _unread(fd: int) -> int:
+    """Bytes written to the pipe ``fd`` that its reader has not read yet (0 when it cannot be told)."""
+    try:
+        import fcntl
+        import termios
+
+        buf = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
+        return int.from_bytes(buf, sys.byteorder, signed=True)
+    except (OSError, ImportError):
+        return 0
 
 
 def _is_regular(fd: int) -> bool:
