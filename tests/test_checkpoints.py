@@ -259,7 +259,7 @@ def test_any_writes_crashes_and_restarts_give_each_line_once_in_order(
         with f.open("ab") as fh:
             fh.write(b"end\n")  # completes any partial line
     # a follow run lets rotated files go once quiet, with a partial last line completed
-    tailmerge.merge(files, out, state=state, rotate_wait=0.0, idle_timeout=0.5)
+    tailmerge.merge(files, out, state=state, rotate_wait=0.0, idle_timeout=0.2)
     inputs = [g for f in files for g in generations(f)]
     expected = sum(len(file_lines(p)) for p in inputs)
     assert len(file_lines(out)) == expected
