@@ -4,10 +4,11 @@ from the fields below (a test compares them), so no face has a default of its ow
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict, get_args
 
-from .core import DEFAULT_MAX_LINE_BYTES
+from .core import DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_RECORD_BYTES, PRESETS
 
 __all__ = ["ENGINES", "WATCH_MODES", "Engine", "OptionArgs", "Options", "WatchMode", "check_number"]
 
@@ -50,6 +51,11 @@ class Options:
     rotate_wait: seconds a rotated or deleted file is still followed after it last grew.
     exclude: glob patterns of paths never to follow.
     stdin_label: the name standard input (the path ``-``) goes by in labels and JSONL.
+    multiline: group lines into records by a preset rule: ``python`` (tracebacks), ``java`` (stack traces),
+      ``indented`` (continuation lines start with whitespace), ``timestamp`` (a record starts at a time).
+    multiline_start: group lines into records: a line matching this regex (at its start) starts one.
+    multiline_timeout: seconds of quiet after which a held record is emitted.
+    max_record_bytes: a longer record is emitted as it is, marked cut.
     """
 
     engine: Engine = field(default="asyncio", metadata=_cli("--engine", "how followers are driven", choices=ENGINES))
@@ -97,6 +103,26 @@ class Options:
         default="-", metadata=_cli("--label-stdin", "the name of standard input (given as -)", metavar="NAME")
     )
 
+    multiline: str | None = field(
+        default=None, metadata=_cli("--multiline", "group lines into records by a preset rule", choices=PRESETS)
+    )
+    multiline_start: str | None = field(
+        default=None,
+        metadata=_cli(
+            "--multiline-start", "group lines into records, each starting at a line matching REGEX", metavar="REGEX"
+        ),
+    )
+    multiline_timeout: float = field(
+        default=1.0,
+        metadata=_cli(
+            "--multiline-timeout", "emit a held record after SECONDS of quiet", metavar="SECONDS", minimum=0.0
+        ),
+    )
+    max_record_bytes: int = field(
+        default=DEFAULT_MAX_RECORD_BYTES,
+        metadata=_cli("--max-record-bytes", "emit a longer record as it is, marked cut", metavar="N", minimum=2),
+    )
+
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
             raise ValueError(f"unknown engine {self.engine!r}; choose from {', '.join(ENGINES)}")
@@ -111,6 +137,19 @@ class Options:
             check_number("idle_timeout", self.idle_timeout, 0.0)
         check_number("max_line_bytes", self.max_line_bytes, 2)
         check_number("rotate_wait", self.rotate_wait, 0.0)
+        if self.multiline is not None and self.multiline not in PRESETS:
+            raise ValueError(f"unknown multiline preset {self.multiline!r}; choose from {', '.join(PRESETS)}")
+        if self.multiline is not None and self.multiline_start is not None:
+            raise ValueError("give --multiline or --multiline-start, not both")
+        if self.multiline_start is not None:
+            try:
+                re.compile(self.multiline_start.encode())
+            except re.error as e:
+                raise ValueError(
+                    f"--multiline-start {self.multiline_start!r} is not a regular expression: {e}"
+                ) from None
+        check_number("multiline_timeout", self.multiline_timeout, 0.0)
+        check_number("max_record_bytes", self.max_record_bytes, 2)
         if isinstance(self.exclude, str):
             raise TypeError("exclude must be a list of patterns, not a single string")
         object.__setattr__(self, "exclude", tuple(self.exclude))
@@ -119,6 +158,11 @@ class Options:
     def tail_lines(self) -> int | None:
         """Lines before the end where files that exist at start begin (0: their end; None: their start)."""
         return 0 if self.start_at_end else self.last_lines
+
+    @property
+    def records(self) -> bool:
+        """Lines are grouped into multiline records."""
+        return self.multiline is not None or self.multiline_start is not None
 
     @property
     def poll_max(self) -> float:
@@ -141,3 +185,7 @@ class OptionArgs(TypedDict, total=False):
     rotate_wait: float
     exclude: tuple[str, ...]
     stdin_label: str
+    multiline: str | None
+    multiline_start: str | None
+    multiline_timeout: float
+    max_record_bytes: int

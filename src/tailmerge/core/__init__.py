@@ -3,18 +3,24 @@
 from .framing import DEFAULT_MAX_LINE_BYTES, Chunk, LineFramer, split_lines
 from .pace import Follower, Wait, pace
 from .positions import FINGERPRINT_BYTES, Change, Identity, follow_path, look
+from .records import DEFAULT_MAX_RECORD_BYTES, PRESETS, Framing, RecordFramer, record_starts
 
 __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
+    "DEFAULT_MAX_RECORD_BYTES",
     "FINGERPRINT_BYTES",
+    "PRESETS",
     "Change",
     "Chunk",
     "Follower",
+    "Framing",
     "Identity",
     "LineFramer",
+    "RecordFramer",
     "Wait",
     "follow_path",
     "look",
     "pace",
+    "record_starts",
     "split_lines",
 ]

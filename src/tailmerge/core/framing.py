@@ -26,7 +26,8 @@ class Chunk:
     never ambiguous across rotation. ``added_newline`` is true when the run is a single piece whose newline
     tailmerge added (a line cut at ``max_line_bytes``, or a final line with no newline); its bytes in the
     source then end one byte earlier. ``cut`` is true on each piece of a line cut at ``max_line_bytes``
-    but the last.
+    but the last. ``record`` is true when the run is one multiline record (``core.records``): it counts as
+    one unit, its lines are not told apart.
     """
 
     data: bytes
@@ -34,6 +35,7 @@ class Chunk:
     added_newline: bool = False
     file: Identity | None = None
     cut: bool = False
+    record: bool = False
 
     @property
     def start(self) -> int:
@@ -41,14 +43,14 @@ class Chunk:
         return self.end - len(self.data) + self.added_newline
 
     def line_ends(self) -> Iterator[tuple[bytes, int]]:
-        """Each line with the source offset just past it."""
-        if self.added_newline:
+        """Each line (each record) with the source offset just past it."""
+        if self.added_newline or self.record:
             return iter([(self.data, self.end)])
         return zip(split_lines(self.data), self.ends(), strict=True)
 
     def ends(self) -> list[int]:
-        """The source offset just past each line."""
-        if self.added_newline:
+        """The source offset just past each line (each record)."""
+        if self.added_newline or self.record:
             return [self.end]
         lengths = map(len, self.data.split(NL)[:-1])
         return list(accumulate(lengths, lambda total, n: total + n + 1, initial=self.start))[1:]
@@ -121,6 +123,13 @@ class LineFramer:
         self._partial_len = 0
         self._offset += len(data)
         return [Chunk(data + NL, self._offset, True, self._file)]
+
+    holding = False
+    """Lines are never held once complete (a record framer holds a record)."""
+
+    def release(self) -> list[Chunk]:
+        """Nothing to release: complete lines are emitted at once."""
+        return []
 
     def discard(self) -> None:
         """Drop a held partial line (its bytes are gone from the source) without emitting it."""

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
 from ..bridge import StopToken, call_soon
-from ..core import Follower, Identity, Wait, pace
+from ..core import Follower, Framing, Identity, Wait, pace, record_starts
 from ..merge import Merge
 from ..options import Options
 from ..sinks import Origin
@@ -69,6 +69,8 @@ class Run:
         if options.watch == "inotify" and not self.watcher.event_driven:
             log.warning("--watch inotify: inotify could not be used; polling instead")
         self.ledger = ledger if ledger is not None else Ledger()
+        starts = record_starts(options.multiline, options.multiline_start) if options.records else None
+        self.framing = Framing(options.max_line_bytes, starts, options.max_record_bytes, options.multiline_timeout)
         self._complete_partial = ledger is None
         self.origins: dict[Source | Stdin, Origin] = {}
         self.unwritten = 0
@@ -111,7 +113,7 @@ class Run:
                 if path == "-":
                     if "-" not in self._paths:
                         self._paths.add("-")
-                        new.append(Stdin(self.options.stdin_label, self.options.max_line_bytes))
+                        new.append(Stdin(self.options.stdin_label, self.options.max_line_bytes, framing=self.framing))
                     continue
                 key = os.path.abspath(path)
                 if key in self._paths:
@@ -149,6 +151,7 @@ class Run:
             rotate_wait=o.rotate_wait,
             follow=o.follow,
             ledger=self.ledger,
+            framing=self.framing,
         )
 
     # -- the sequence ---------------------------------------------------------------------------

@@ -23,6 +23,7 @@ log = logging.getLogger("tailmerge")
 Format = Literal["raw", "labeled", "jsonl", "headers"]
 FORMATS: tuple[Format, ...] = get_args(Format)
 LABEL_SEP = b" | "
+CONTINUATION_SEP = b" + "  # before each line of a multiline record but its first
 _COLOURS = (31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96)
 
 
@@ -83,6 +84,7 @@ class Formatter:
         if colour is not None:
             name = b"\x1b[%dm%s\x1b[0m" % (_COLOURS[colour % len(_COLOURS)], name)
         self._prefix = name + LABEL_SEP
+        self._continued = name + CONTINUATION_SEP
         self._json_path = json.dumps(path)
 
     def format(self, chunks: Sequence[Chunk]) -> list[bytes]:
@@ -92,7 +94,10 @@ class Formatter:
         if self.fmt == "labeled":
             prefix = self._prefix
             # one C-level replace per chunk instead of Python work per line
-            return [prefix + c.data[:-1].replace(b"\n", b"\n" + prefix) + b"\n" for c in chunks]
+            return [
+                prefix + c.data[:-1].replace(b"\n", b"\n" + (self._continued if c.record else prefix)) + b"\n"
+                for c in chunks
+            ]
         return [b"".join(map(self._jsonl, chunks))]
 
     def header(self) -> bytes:
@@ -102,8 +107,8 @@ class Formatter:
     def _jsonl(self, chunk: Chunk) -> bytes:
         inode = f'"inode": {chunk.file.ino}, ' if chunk.file is not None else ""
         head = f'{{"path": {self._json_path}, {inode}"offset": '
-        if chunk.cut:
-            return self._jsonl_line(head, chunk.data, chunk.end, ', "cut": true')
+        if chunk.cut or chunk.record:  # one object: a piece of a line, or a whole record (its lines joined)
+            return self._jsonl_line(head, chunk.data, chunk.end, ', "cut": true' if chunk.cut else "")
         try:
             # the common case: the whole run is UTF-8, decoded once and escaped by json's C encoder
             texts = chunk.data.decode("utf-8").split("\n")[:-1]

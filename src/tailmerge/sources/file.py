@@ -14,7 +14,7 @@ import os
 import stat
 import time
 
-from ..core import FINGERPRINT_BYTES, Change, Chunk, Identity, LineFramer, follow_path, look
+from ..core import FINGERPRINT_BYTES, Change, Chunk, Framing, Identity, LineFramer, RecordFramer, follow_path, look
 from .copytruncate import find_copy
 from .ledger import Ledger
 from .limits import fd_limit_message
@@ -34,7 +34,7 @@ class _Generation:
 
     __slots__ = ("deadline", "fd", "fingerprint", "framer", "grew_at", "identity", "pos")
 
-    def __init__(self, fd: int, identity: Identity, framer: LineFramer) -> None:
+    def __init__(self, fd: int, identity: Identity, framer: LineFramer | RecordFramer) -> None:
         self.fd = fd
         self.identity = identity
         self.framer = framer
@@ -63,10 +63,12 @@ class Source:
         rotate_wait: float = 5.0,
         follow: bool = True,
         ledger: Ledger | None = None,
+        framing: Framing | None = None,
     ) -> None:
         self.path = path
         self._abspath = os.path.abspath(path)  # now: the current folder may go away later
         self._max_line_bytes = max_line_bytes
+        self._framing = framing if framing is not None else Framing(max_line_bytes)
         self._last_lines = last_lines
         self._from_line = from_line
         self._rotate_wait = rotate_wait
@@ -102,8 +104,10 @@ class Source:
         return bool(self._rotated) or self._moved
 
     def next_deadline(self) -> float | None:
-        """Monotonic time at which a rotated file is due to be let go, if any."""
-        return min((g.deadline for g in self._rotated if g.deadline is not None), default=None)
+        """Monotonic time at which a rotated file is due to be let go, or a held record to be released."""
+        due = [g.deadline for g in self._rotated if g.deadline is not None]
+        due += [g.grew_at + self._framing.timeout for g in self._generations() if g.framer.holding]
+        return min(due, default=None)
 
     def open(self) -> None:
         """Open the file now, if it is not open yet: its start position (``--from end``, ``-n``) is taken
@@ -129,6 +133,9 @@ class Source:
         current = self._current
         if current is not None and not self._read(current, out):
             self._check_path(current, out)
+        for gen in self._generations():
+            if gen.framer.holding and now - gen.grew_at >= self._framing.timeout:
+                out.extend(gen.framer.release())  # quiet for the timeout: the record is complete
         return out
 
     def finish(self, complete: bool) -> list[Chunk]:
@@ -147,6 +154,8 @@ class Source:
                     at_end = os.fstat(gen.fd).st_size == gen.pos
                 except OSError:
                     pass
+            if not at_end:
+                out.extend(gen.framer.release())  # a held record's lines are complete: emitted
             if not at_end and gen.framer.pending:
                 log.warning("%s: %d bytes of an unfinished line not read", self.path, gen.framer.pending)
             self._let_go(gen, out, flush=at_end)
@@ -199,7 +208,7 @@ class Source:
             self._report(f"is {kind}; waiting for a regular file at this path" if self._follow else f"is {kind}")
             return
         identity = Identity(st.st_dev, st.st_ino)
-        framer = LineFramer(self._max_line_bytes, self._first_offset(fd, st, identity), identity)
+        framer = self._framing.framer(self._first_offset(fd, st, identity), identity)
         gen = _Generation(fd, identity, framer)
         self._at_start = False
         self._current = gen
@@ -331,7 +340,7 @@ class Source:
         assert self._ledger is not None
         offset, moved = resume_saved(self.path, self._ledger, here)
         for fd, identity, start in moved:
-            gen = _Generation(fd, identity, LineFramer(self._max_line_bytes, start, identity))
+            gen = _Generation(fd, identity, self._framing.framer(start, identity))
             gen.deadline = time.monotonic() + self._rotate_wait
             self._take_fingerprint(gen)
             self._ledger.opened(self._abspath, identity, gen.fingerprint, start)
@@ -361,6 +370,7 @@ class Source:
         self._rotated.append(gen)
         self._current = None
         self._read(gen, out)  # what reached the old file just before the switch comes before the new file
+        out.extend(gen.framer.release())  # its record ends with it
         if st is not None:
             self._open()
             if self._current is not None:

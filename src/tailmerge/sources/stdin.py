@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 
-from ..core import Chunk, LineFramer
+from ..core import Chunk, Framing
 from ..watch import Signal, Watcher
 
 __all__ = ["Stdin"]
@@ -26,10 +27,12 @@ class Stdin:
     rotating = False
     stream = True
 
-    def __init__(self, path: str, max_line_bytes: int, fd: int = 0) -> None:
+    def __init__(self, path: str, max_line_bytes: int, fd: int = 0, framing: Framing | None = None) -> None:
         self.path = path
         self._fd = fd
-        self._framer = LineFramer(max_line_bytes)
+        self._framing = framing if framing is not None else Framing(max_line_bytes)
+        self._framer = self._framing.framer()
+        self._grew_at = time.monotonic()
         self._lock = threading.Lock()
         self._data: list[bytes] = []
         self._eof = False
@@ -74,6 +77,11 @@ class Stdin:
         out: list[Chunk] = []
         for block in data:
             out.extend(self._framer.feed(block))
+        now = time.monotonic()
+        if data:
+            self._grew_at = now
+        elif self._framer.holding and now - self._grew_at >= self._framing.timeout:
+            out.extend(self._framer.release())
         if eof and not data:
             self.ended = True
         return out
@@ -81,9 +89,11 @@ class Stdin:
     def finish(self, complete: bool) -> list[Chunk]:
         if self.ended:
             return self._framer.flush()
+        out = self._framer.release()
         if self._framer.pending:
             log.warning("%s: %d bytes of an unfinished line not read", self.path, self._framer.pending)
-        return []
+        return out
 
     def next_deadline(self) -> float | None:
-        return None
+        """When a held record is due to be released, if one is held."""
+        return self._grew_at + self._framing.timeout if self._framer.holding else None
