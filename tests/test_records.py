@@ -164,3 +164,11 @@ def test_a_held_record_is_released_after_the_timeout(tmp_path: Path) -> None:
 def test_bad_record_options_are_usage_errors(tmp_path: Path, args: list[str], message: bytes) -> None:
     res = run_cli("follow", str(tmp_path / "x.log"), "--no-follow", *args)
     assert res.returncode == 2 and message in res.stderr
+
+
+def test_a_cut_record_is_said_once_per_file(tmp_path: Path) -> None:
+    app = tmp_path / "app.log"
+    app.write_bytes((b"start\n" + b"  more\n" * 20) * 3)
+    res = run_cli("follow", str(app), "--multiline", "indented", "--max-record-bytes", "50", "--no-follow")
+    assert res.returncode == 0 and res.stdout == app.read_bytes()
+    assert res.stderr.count(b"longer than --max-record-bytes 50") == 1

@@ -124,6 +124,7 @@ class LineFramer:
         self._offset += len(data)
         return [Chunk(data + NL, self._offset, True, self._file)]
 
+    cut_records = 0
     holding = False
     """Lines are never held once complete (a record framer holds a record)."""
 

@@ -80,7 +80,7 @@ class Source:
         self._current: _Generation | None = None
         self._rotated: list[_Generation] = []
         self._problem: str | None = None
-        self._warned_long = False
+        self._warned: set[str] = set()
         self.closed = False
 
     stream = False
@@ -270,14 +270,17 @@ class Source:
             gen.grew_at = time.monotonic()
             if len(gen.fingerprint) < FINGERPRINT_BYTES:
                 self._take_fingerprint(gen)
-            if gen.framer.oversized and not self._warned_long:
-                self._warned_long = True
-                log.warning(
-                    "%s: a line is longer than --max-line-bytes %d; emitting it in pieces",
-                    self.path,
-                    self._max_line_bytes,
-                )
+            if gen.framer.oversized:
+                self._warn_once(f"a line is longer than --max-line-bytes {self._max_line_bytes}; emitting it in pieces")
+            if gen.framer.cut_records:
+                m = self._framing.max_record_bytes
+                self._warn_once(f"a record is longer than --max-record-bytes {m}; emitting it as it is, marked cut")
         return got > 0
+
+    def _warn_once(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            log.warning("%s: %s", self.path, message)
 
     def _take_fingerprint(self, gen: _Generation) -> None:
         try:
