@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import shutil
 import signal
@@ -302,3 +303,135 @@ def test_into_a_pipe_only_what_its_reader_took_counts_as_delivered(tmp_path: Pat
     lines = again.stdout.splitlines(keepends=True)
     assert lines[-1] == b"line 299999\n" and len(lines) >= 300_000 - 100_000
     assert lines[0] == b"line %d\n" % (300_000 - len(lines))  # goes on right after what was taken, or before
+
+
+# -- found by a review: each was a way to lose or double lines -------------------------------------------
+
+
+def follow_args(paths: list[Path], out: Path, state: Path, *extra: str) -> list[str]:
+    return ["follow", *map(str, paths), "-o", str(out), "--state", str(state), *extra]
+
+
+def test_a_write_that_fails_half_way_commits_only_whole_batches(tmp_path: Path) -> None:
+    import resource
+
+    app, out, state = tmp_path / "app.log", tmp_path / "merged.log", tmp_path / "state.db"
+    app.write_bytes(b"".join(b"line %06d\n" % i for i in range(40_000)))  # 480 KB
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+
+    args = [sys.executable, "-m", "tailmerge", *follow_args([app], out, state, "--no-follow")]
+    full = subprocess.run(args, capture_output=True, preexec_fn=small_files, timeout=60)
+    assert full.returncode == 1 and b"File too large" in full.stderr
+    assert run_cli(*follow_args([app], out, state, "--no-follow")).returncode == 0
+    assert out.read_bytes() == app.read_bytes()  # nothing doubled, nothing split
+
+
+def test_a_stop_does_not_finish_a_rotated_file_read_only_in_part(tmp_path: Path) -> None:
+    app, out, state = tmp_path / "app.log", tmp_path / "merged.log", tmp_path / "state.db"
+    app.write_bytes(b"a1\n")
+    proc = start_tailmerge(*follow_args([app], out, state))
+    wait_for(lambda: file_lines(out) == [b"a1\n"], what="the first line")
+    app.rename(tmp_path / "app.log.1")
+    app.write_bytes(b"b1\n")
+    wait_for(lambda: len(file_lines(out)) == 2, what="the new file")
+    with (tmp_path / "app.log.1").open("ab") as f:
+        f.write(b"a2\n")  # the rotated file is polled: this may not be read before the stop
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=10)
+    assert run_cli(*follow_args([app], out, state, "--no-follow")).returncode == 0
+    verify_ok([tmp_path / "app.log.1", app], out)
+
+
+def test_a_copy_read_before_a_crash_is_not_read_again(tmp_path: Path) -> None:
+    app, out, state = tmp_path / "app.log", tmp_path / "merged.log", tmp_path / "state.db"
+    app.write_bytes(b"".join(b"old %d\n" % i for i in range(30)))
+    proc = start_tailmerge(*follow_args([app], out, state))
+    wait_for(lambda: len(file_lines(out)) == 30, what="the first lines")
+    shutil.copyfile(app, tmp_path / "app.log.1")  # copytruncate
+    app.write_bytes(b"")
+    with app.open("ab") as f:
+        f.write(b"new 1\n")
+    wait_for(lambda: len(file_lines(out)) == 31, what="the line after the truncation")
+    time.sleep(1.2)  # a commit
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=10)
+    assert run_cli(*follow_args([app], out, state, "--no-follow")).returncode == 0
+    verify_ok([tmp_path / "app.log.1", app], out)
+    assert len(file_lines(out)) == 31
+
+
+def test_a_followed_path_whose_name_extends_another_is_not_taken_as_its_generation(tmp_path: Path) -> None:
+    app, err = tmp_path / "a.log", tmp_path / "a.log.err"
+    out, state = tmp_path / "merged.log", tmp_path / "state.db"
+    app.write_bytes(b"a1\n")
+    err.write_bytes(b"e1\n")
+    assert run_cli(*follow_args([app, err], out, state, "--no-follow")).returncode == 0
+    err.rename(tmp_path / "a.log.err.1")
+    err.write_bytes(b"e2\n")
+    res = run_cli(*follow_args([app, err], out, state, "--no-follow", "--format", "labeled"))
+    assert res.returncode == 0
+    assert b"a.log.err | e2\n" in out.read_bytes()  # its own source, not a.log's
+
+
+def test_a_file_begun_at_its_end_is_known_before_its_first_line(tmp_path: Path) -> None:
+    app, out, state = tmp_path / "app.log", tmp_path / "merged.log", tmp_path / "state.db"
+    app.write_bytes(b"before\n")
+    proc = start_tailmerge(*follow_args([app], out, state, "--from", "end"))
+    wait_for(lambda: b"committed to byte 7" in run_cli("state", "show", str(state)).stdout, what="a commit")
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=10)
+    with app.open("ab") as f:
+        f.write(b"after\n")  # written while tailmerge was down
+    assert run_cli(*follow_args([app], out, state, "--no-follow", "--from", "end")).returncode == 0
+    assert out.read_bytes() == b"after\n"
+
+
+def test_sighup_with_a_state_commits_the_new_output(tmp_path: Path) -> None:
+    app, out, state = tmp_path / "app.log", tmp_path / "merged.log", tmp_path / "state.db"
+    app.write_bytes(b"a1\n")
+    proc = start_tailmerge(*follow_args([app], out, state))
+    wait_for(lambda: file_lines(out) == [b"a1\n"], what="the first line")
+    proc.send_signal(signal.SIGHUP)  # not moved: nothing to do, and no error
+    out.rename(tmp_path / "merged.log.1")
+    proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: out.exists(), what="the reopened output")
+    with app.open("ab") as f:
+        f.write(b"a2\n")
+    wait_for(lambda: file_lines(out) == [b"a2\n"], what="the line in the new output")
+    proc.send_signal(signal.SIGKILL)  # before the next interval's commit, maybe
+    _, err = proc.communicate(timeout=10)
+    assert b"another tailmerge" not in err
+    with app.open("ab") as f:
+        f.write(b"a3\n")
+    res = run_cli(*follow_args([app], out, state, "--no-follow"))
+    assert res.returncode == 0, res.stderr.decode()
+    assert (tmp_path / "merged.log.1").read_bytes() + out.read_bytes() == b"a1\na2\na3\n"
+
+
+def test_the_api_refuses_an_output_object_with_a_state(tmp_path: Path) -> None:
+    app = tmp_path / "app.log"
+    app.write_bytes(b"a\n")
+    output = tailmerge.Output(str(tmp_path / "out.log"), append=True)
+    try:
+        with pytest.raises(ValueError, match="state= needs the output as a path"):
+            tailmerge.merge([app], output, state=tmp_path / "state.db", follow=False)
+    finally:
+        output.close()
+
+
+def test_a_record_held_at_a_stop_is_taken_whole_by_the_next_run(tmp_path: Path) -> None:
+    app, out, state = tmp_path / "app.log", tmp_path / "merged.jsonl", tmp_path / "state.db"
+    app.write_bytes(b'start\nTraceback (most recent call last):\n  File "x.py", line 1\n')
+    args = follow_args([app], out, state, "--multiline", "python", "--format", "jsonl", "--multiline-timeout", "60")
+    proc = start_tailmerge(*args)
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=10)
+    with app.open("ab") as f:
+        f.write(b"ValueError: x\nnext\n")
+    assert run_cli(*args, "--no-follow").returncode == 0
+    records = [json.loads(line)["line"] for line in file_lines(out)]
+    # the traceback belongs to the line before it: one record, not cut where the stop came
+    assert records == ['start\nTraceback (most recent call last):\n  File "x.py", line 1\nValueError: x', "next"]

@@ -240,6 +240,7 @@ async def afollow(
     run, checkpoint = _follow_run(paths, queue, state, options)
     unlink = run.token.link(stop_event)
     task = asyncio.create_task(run_async(run))
+    commit: asyncio.Future[None] | None = None
     try:
         while (batches := await queue.aget()) is not None:
             for batch in batches:
@@ -248,7 +249,10 @@ async def afollow(
                         return
                     yield line
                     if checkpoint is not None and checkpoint.delivered_line(line.path, line.file, line.offset):
-                        await asyncio.to_thread(checkpoint.commit, None, None)
+                        # shielded: a cancellation waits for the commit, which must not share the
+                        # connection with the last one in ``finally``
+                        commit = asyncio.ensure_future(asyncio.to_thread(checkpoint.commit, None, None))
+                        await asyncio.shield(commit)
         await task  # raise what stopped the run, if anything did
     finally:
         run.token.stop("consumer")
@@ -256,6 +260,8 @@ async def afollow(
         unlink()
         if not task.done():
             await asyncio.wait([task])
+        if commit is not None and not commit.done():
+            await asyncio.wait([commit])
         _close_checkpoint(checkpoint)
 
 

@@ -77,6 +77,8 @@ def prepare_merge(
         raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
     args = as_paths(paths)
     target = output if isinstance(output, Output) else os.fspath(output) if output is not None else None
+    if isinstance(target, Output) and state is not None:
+        raise ValueError("state= needs the output as a path (it checks and trims the file before opening it)")
     if not isinstance(target, Output):
         check_output(args, target)
     checkpoint = open_checkpoint(os.fspath(state), fsync) if state is not None else None

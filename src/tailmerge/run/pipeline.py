@@ -71,7 +71,6 @@ class Run:
         self.ledger = ledger if ledger is not None else Ledger()
         starts = record_starts(options.multiline, options.multiline_start) if options.records else None
         self.framing = Framing(options.max_line_bytes, starts, options.max_record_bytes, options.multiline_timeout)
-        self._complete_partial = ledger is None
         self.origins: dict[Source | Stdin, Origin] = {}
         self.unwritten = 0
         """Bytes the sinks could not deliver after a stop (set when the run has finished)."""
@@ -104,6 +103,7 @@ class Run:
         """Sources for ``paths``, leaving out any already followed by name or by identity (a hard link, a
         symlink, or a rotated file that a glob matches again under its new name). Each is counted alive
         from here: the caller launches it, and the run is done when the last follower has ended."""
+        self.ledger.followed.update(os.path.abspath(p) for p in paths)
         if at_start:  # paths a state knows first: they take up the files they were reading, wherever now
             paths = sorted(paths, key=lambda p: not self.ledger.saved(os.path.abspath(p)))
         with self._lock:
@@ -276,7 +276,7 @@ class Run:
                     if self.token.is_set():
                         complete = False
                         break
-                if final := follower.finish(complete and self._complete_partial):
+                if final := follower.finish(complete):
                     hand_over(final)
             except BaseException as e:
                 self.token.fail(e)
@@ -305,7 +305,7 @@ class Run:
                     if self.token.is_set():
                         complete = False
                         break
-                if final := follower.finish(complete and self._complete_partial):
+                if final := follower.finish(complete):
                     await hand_over(final)
             except asyncio.CancelledError:
                 _close(follower)

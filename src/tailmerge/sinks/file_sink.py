@@ -59,6 +59,7 @@ class FileSink:
         self._written_before = output.bytes
         self._thread = threading.Thread(target=self._write_loop, name="tailmerge writer", daemon=True)
         self._token: StopToken | None = None
+        self._size: int | None = None  # with a checkpoint: the output's size after its last whole write
         self._give_up = False
         self._writing = threading.Lock()  # held by whoever writes the output: the writer thread or _write_now
         # written at once where that never waits on a reader: a pipe of our own (non-blocking) or a file;
@@ -69,6 +70,10 @@ class FileSink:
         self._token = token
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         token.on_stop(self._queue.release)  # stopping: what was read is queued whatever the bound
+        self.output.on_reopen = self._wake
+        if self.checkpoint is not None:
+            self.checkpoint.ledger.on_news = self._wake  # a file opened or finished is committed at once
+            self._size = self._file_size()
         self._thread.start()
 
     def add_sources(self, origins: Sequence[Origin]) -> None:
@@ -209,15 +214,18 @@ class FileSink:
         try:
             while True:
                 with self._writing:  # a direct write and this one never interleave
+                    if self.output.reopen_requested:
+                        self._reopen(checkpoint)
                     items = self._queue.take_nowait()
                     if items:
                         before = self.output.bytes
                         self.output.write([b for buffers, _ in items for b in buffers], self._wait_writable)
                         if checkpoint is not None:
+                            self._size = self._file_size()
                             self._delivered(checkpoint, items, before)
                     wait = checkpoint.wait() if checkpoint is not None else None
                     if checkpoint is not None and wait == 0:
-                        checkpoint.commit(self.output.fd, self.output.path, written=self.output.bytes)
+                        self._commit(checkpoint)
                         wait = checkpoint.wait()
                 if items is None:
                     return
@@ -246,11 +254,38 @@ class FileSink:
             if mark:
                 checkpoint.delivered(mark, at if stream else None)
 
+    def _commit(self, checkpoint: Checkpoint, *, final: bool = False) -> None:
+        """Commit what was delivered; the output's size is the one after its last whole write (a write that
+        failed half way, on a full disk, is cut off by the next start)."""
+        fd = self.output.fd if self.output.fd >= 0 else None
+        checkpoint.commit(fd, self.output.path, size=self._size, written=self.output.bytes, final=final)
+
+    def _file_size(self) -> int | None:
+        try:
+            return os.fstat(self.output.fd).st_size
+        except OSError:
+            return None
+
+    def _reopen(self, checkpoint: Checkpoint | None) -> None:
+        """SIGHUP: the file written so far is synced and committed first, then the new one is committed at
+        once, so a crash right after the switch resumes into the new file."""
+        if checkpoint is not None:
+            self._commit(checkpoint, final=True)
+        try:
+            reopened = self.output.reopen_now()
+        except OutputError as e:
+            log.error("%s", e)
+            return
+        if reopened:
+            log.info("%s: reopened (SIGHUP)", self.output.name)
+            if checkpoint is not None:
+                self._size = self._file_size()
+                self._commit(checkpoint)
+
     def _commit_last(self, checkpoint: Checkpoint) -> None:
         """What was delivered before the end (or a failure) is committed, synced whatever the policy."""
         try:
             with self._writing:
-                fd = self.output.fd if self.output.fd >= 0 else None
-                checkpoint.commit(fd, self.output.path, written=self.output.bytes, final=True)
+                self._commit(checkpoint, final=True)
         except Exception as e:  # reported; the next start reads again what was not committed
             log.error("%s: the last commit failed: %s", self.output.name, e)

@@ -42,6 +42,9 @@ class Output:
         self.name = path if path is not None else "standard output"
         self.fd = self._open(append) if path is not None else 1
         self._lock = threading.Lock()
+        self.reopen_requested = False
+        self.on_reopen: Callable[[], None] | None = None
+        """Called when a reopen is asked for (the writer wakes to do it)."""
         self.bytes = 0
         self._own_pipe = -1
         _widen_pipe(self.fd)
@@ -134,13 +137,30 @@ class Output:
         return []
 
     def reopen(self) -> None:
-        """Open the output path again (after logrotate moved our own output away: SIGHUP)."""
+        """Ask for the output path to be opened again (SIGHUP: logrotate moved our output away). Safe in a
+        signal handler: it only asks; the writer does it between two writes (``reopen_now``)."""
         if self.path is None:
             return
+        self.reopen_requested = True
+        if self.on_reopen is not None:
+            self.on_reopen()
+
+    def reopen_now(self) -> bool:
+        """Open the path again, unless it still names the file written; return whether it was reopened."""
+        self.reopen_requested = False
+        if self.path is None:
+            return False
+        try:
+            st, here = os.stat(self.path), os.fstat(self.fd)
+            if (st.st_dev, st.st_ino) == (here.st_dev, here.st_ino):
+                return False  # not moved: a second description would only fight our own lock
+        except OSError:
+            pass
         fd = self._open(append=True)
         with self._lock:  # never between two parts of one write
             old, self.fd = self.fd, fd
         os.close(old)
+        return True
 
     def close(self) -> None:
         if (self.path is not None or self._own_pipe >= 0) and self.fd >= 0:

@@ -142,11 +142,13 @@ class Source:
         """The source is done: close every file.
 
         ``complete`` (the input was read to its end: ``--no-follow``): a final line without a newline is
-        emitted with one added. Otherwise (a stop) it stays unread and one warning names it.
+        emitted with one added (unless a state keeps it for a later run, when it is whole). Otherwise (a
+        stop) it stays unread and one warning names it; so does a held record when a state resumes it.
         """
         out: list[Chunk] = []
         if self.closed:
             return out
+        keep = self._ledger is not None and self._ledger.resumable
         for gen in self._generations():
             at_end = False
             if complete:
@@ -154,11 +156,14 @@ class Source:
                     at_end = os.fstat(gen.fd).st_size == gen.pos
                 except OSError:
                     pass
-            if not at_end:
-                out.extend(gen.framer.release())  # a held record's lines are complete: emitted
-            if not at_end and gen.framer.pending:
-                log.warning("%s: %d bytes of an unfinished line not read", self.path, gen.framer.pending)
-            self._let_go(gen, out, flush=at_end)
+            if at_end and not keep:
+                out.extend(gen.framer.flush())
+            elif complete or not keep:
+                out.extend(gen.framer.release())  # a held record's lines are complete
+            if gen.framer.pending:
+                log.warning("%s: %d bytes of an unfinished line or record not read", self.path, gen.framer.pending)
+            # read to its end: finished; a stop may leave bytes unread (a state resumes it)
+            self._let_go(gen, out, flush=False, finished=at_end)
         self.closed = True
         return out
 
@@ -320,15 +325,17 @@ class Source:
         many bytes were read from it."""
         if not gen.fingerprint or len(gen.fingerprint) < min(FINGERPRINT_BYTES, gen.pos):
             return 0
-        fd = find_copy(self._abspath, gen.identity, gen.fingerprint, gen.pos)
+        fd = find_copy(self._abspath, gen.identity, gen.fingerprint, gen.pos - 1)  # as long: to know it
         if fd is None:
             return 0
         start = gen.pos
         try:
-            size = os.fstat(fd).st_size
-            while gen.pos < size and (data := os.pread(fd, min(READ_SIZE, size - gen.pos), gen.pos)):
+            st = os.fstat(fd)
+            while gen.pos < st.st_size and (data := os.pread(fd, min(READ_SIZE, st.st_size - gen.pos), gen.pos)):
                 gen.pos += len(data)
                 out.extend(gen.framer.feed(data))
+            if self._ledger is not None:  # the copy is known from now on: a restart does not read it again
+                self._ledger.opened(self._abspath, Identity(st.st_dev, st.st_ino), gen.fingerprint, st.st_size)
         except OSError:
             pass
         finally:
@@ -379,10 +386,10 @@ class Source:
             if self._current is not None:
                 self._read(self._current, out)
 
-    def _let_go(self, gen: _Generation, out: list[Chunk], *, flush: bool = True) -> None:
+    def _let_go(self, gen: _Generation, out: list[Chunk], *, flush: bool = True, finished: bool = True) -> None:
         if flush:
             out.extend(gen.framer.flush())
-        if self._ledger is not None and not gen.framer.pending and gen is not self._current:
+        if self._ledger is not None and finished and not gen.framer.pending and gen is not self._current:
             # finished: rotated away (or deleted) and read to its end; the file at the path is not, even
             # when the run ends, so a state resumes it where it was left
             self._ledger.record(self._abspath, gen.identity, gen.fingerprint, gen.framer.offset)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..core import FINGERPRINT_BYTES, Identity
@@ -36,6 +37,12 @@ class Ledger:
         commit (files last written after it were written while tailmerge was stopped)."""
         self._lock = threading.Lock()
         self.stopped_at = stopped_at
+        self.resumable = saved is not None
+        """A state keeps what is read: unfinished lines and held records wait for a later run."""
+        self.followed: set[str] = set()
+        """Absolute paths the run follows (a generation of one of them is never another's)."""
+        self.on_news: Callable[[], None] | None = None
+        """Called when a file was opened or finished (a checkpoint commits it)."""
         self._paths = {r.path for r in saved or []}
         self._by_file: dict[Identity, FileRead] = {r.file: r for r in saved or []}
         self._reading: dict[str, list[FileRead]] = {}  # path: files an earlier run was still reading
@@ -55,6 +62,7 @@ class Ledger:
         with self._lock:
             self._by_file[file] = read
             self._finished.append(read)
+        self._news()
 
     def opened(self, path: str, file: Identity, fingerprint: bytes, offset: int) -> None:
         """``path`` (absolute) opened ``file`` to read from ``offset``: a checkpoint records it at once, so a
@@ -62,6 +70,11 @@ class Ledger:
         with self._lock:
             self._fingerprints[file] = fingerprint
             self._opened.append(FileRead(path, file, fingerprint, offset, finished=False))
+        self._news()
+
+    def _news(self) -> None:
+        if self.on_news is not None:
+            self.on_news()
 
     def take_opened(self) -> list[FileRead]:
         """Files opened since the last call."""

@@ -49,7 +49,12 @@ def resume_saved(
         if not ledger.claim(read):
             continue  # another source took it up
         found = find_moved(os.path.abspath(path), read)
+        if found is None and here is not None and here[2] == read.file:
+            offset = 0
+            log.warning("%s: rewritten while tailmerge was stopped; reading it from its start", path)
+            continue
         if found is None:
+            ledger.record(read.path, read.file, read.fingerprint, read.offset)  # gone: forgotten from now on
             log.warning(
                 "%s: the file it named when tailmerge stopped (%s, read to byte %d) is not beside it any more; "
                 "what was written to it after that is not read",
@@ -80,6 +85,8 @@ def _rotated_since(path: str, ledger: Ledger) -> list[Opened]:
         identity = Identity(st.st_dev, st.st_ino)
         if st.st_mtime < ledger.stopped_at - CLOCK_SLACK or full.endswith(COMPRESSED) or ledger.known(identity):
             continue
+        if full in ledger.followed:
+            continue  # a path of its own (a.log.err beside a.log), not a generation of this one
         found.append((st.st_mtime_ns, st.st_ctime_ns, full, identity))
     opened = []
     for _, _, full, identity in sorted(found):

@@ -97,9 +97,18 @@ class Checkpoint:
             self._opened[read.file] = read
         return bool(self._finishing or self._opened)
 
-    def commit(self, fd: int | None, path: str | None, *, written: int = 0, final: bool = False) -> None:
+    def commit(
+        self, fd: int | None, path: str | None, *, size: int | None = None, written: int = 0, final: bool = False
+    ) -> None:
         """Make the output durable (per the policy; always on a ``final`` commit), then record. The
-        output's size is recorded only for a file named by ``path`` (an output the merge owns)."""
+        output's size (``size``, else its size now) is recorded only for a file named by ``path`` (an output
+        the merge owns). An OSError (the output's descriptor is gone) is a StateError."""
+        try:
+            self._commit(fd, path, size, written, final)
+        except OSError as e:
+            raise StateError(f"state {self.store.path}: cannot commit: {e.strerror or e}") from e
+
+    def _commit(self, fd: int | None, path: str | None, size: int | None, written: int, final: bool) -> None:
         regular = fd is not None and _is_regular(fd)
         if self._in_pipe and fd is not None:
             taken = written - _unread(fd)  # what the reader took out of the pipe (the rest may never be read)
@@ -123,7 +132,9 @@ class Checkpoint:
         output = None
         if regular and fd is not None and path is not None:
             st = os.fstat(fd)
-            output = Committed(path and os.path.abspath(path), Identity(st.st_dev, st.st_ino), st.st_size)
+            output = Committed(
+                os.path.abspath(path), Identity(st.st_dev, st.st_ino), st.st_size if size is None else size
+            )
         if reads or output is not None:
             self.store.commit(reads, output)
             self.commits += 1
@@ -151,8 +162,9 @@ def open_checkpoint(path: str, fsync: FsyncPolicy) -> Checkpoint:
     """Open (or create) the state at ``path`` for a run; finished files that are gone are forgotten."""
     store = StateStore(path, synchronous="FULL" if fsync == "always" else "NORMAL")
     try:
-        gone = [r.file for r in store.files() if r.finished and not _exists_beside(r)]
-        if gone:
+        finished = [r for r in store.files() if r.finished]
+        present = _identities_in({os.path.dirname(r.path) for r in finished})
+        if gone := [r.file for r in finished if r.file not in present]:
             store.forget(gone)
         return Checkpoint(store, fsync)
     except BaseException:
@@ -160,21 +172,21 @@ def open_checkpoint(path: str, fsync: FsyncPolicy) -> Checkpoint:
         raise
 
 
-def _exists_beside(read: FileRead) -> bool:
-    """Whether the file of ``read`` is still in the folder it was read in (under any name)."""
-    folder = os.path.dirname(read.path)
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return False
-    for name in names:
+def _identities_in(folders: set[str]) -> set[Identity]:
+    """The identities of the files in ``folders`` (each listed once)."""
+    found = set()
+    for folder in folders:
         try:
-            st = os.stat(os.path.join(folder, name))
+            names = os.listdir(folder)
         except OSError:
             continue
-        if Identity(st.st_dev, st.st_ino) == read.file:
-            return True
-    return False
+        for name in names:
+            try:
+                st = os.stat(os.path.join(folder, name))
+            except OSError:
+                continue
+            found.add(Identity(st.st_dev, st.st_ino))
+    return found
 
 
 def trim_output(fd: int, name: str, state: str, committed: Committed) -> None:

@@ -54,7 +54,11 @@ class StateStore:
                 raise StateError(f"state {path}: no such file")
             uri = f"file:{os.path.abspath(path)}?mode=ro"
             self._db = self._connect(uri, uri=True)
-            self._check()
+            try:
+                self._check()
+            except BaseException:
+                self._db.close()
+                raise
             return
         try:
             self._lock_fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
