@@ -14,8 +14,9 @@ import os
 import stat
 import time
 
-from ..core import FINGERPRINT_BYTES, Change, Chunk, Framing, Identity, LineFramer, RecordFramer, follow_path, look
+from ..core import FINGERPRINT_BYTES, Change, Chunk, Framing, Identity, follow_path, look
 from .copytruncate import find_copy
+from .generation import Generation
 from .ledger import Ledger
 from .limits import fd_limit_message
 from .moved import resume_saved
@@ -27,21 +28,6 @@ log = logging.getLogger("tailmerge")
 
 READ_SIZE = 1 << 20
 STEP_BUDGET = 8 << 20  # bytes one step may read from one file, so one busy file cannot starve the others
-
-
-class _Generation:
-    """One open file that a path has pointed to (the current one, or one rotated away)."""
-
-    __slots__ = ("deadline", "fd", "fingerprint", "framer", "grew_at", "identity", "pos")
-
-    def __init__(self, fd: int, identity: Identity, framer: LineFramer | RecordFramer) -> None:
-        self.fd = fd
-        self.identity = identity
-        self.framer = framer
-        self.pos = framer.offset  # bytes consumed from the file (emitted plus held partial)
-        self.fingerprint = b""
-        self.deadline: float | None = None  # monotonic time after which a rotated file is let go
-        self.grew_at = time.monotonic()
 
 
 class Source:
@@ -77,8 +63,8 @@ class Source:
         self._at_start = True  # the first open, of a file that existed when the run began
         self._took_up = False  # the files an earlier run was reading for this path were looked for
         self._moved = False  # the current file was renamed away and nothing is at the path yet
-        self._current: _Generation | None = None
-        self._rotated: list[_Generation] = []
+        self._current: Generation | None = None
+        self._rotated: list[Generation] = []
         self._problem: str | None = None
         self._warned: set[str] = set()
         self.closed = False
@@ -161,7 +147,8 @@ class Source:
             elif complete or not keep:
                 out.extend(gen.framer.release())  # a held record's lines are complete
             if gen.framer.pending:
-                log.warning("%s: %d bytes of an unfinished line or record not read", self.path, gen.framer.pending)
+                what = "record" if gen.framer.holding else "line"
+                log.warning("%s: %d bytes of an unfinished %s not read", self.path, gen.framer.pending, what)
             # read to its end: finished; a stop may leave bytes unread (a state resumes it)
             self._let_go(gen, out, flush=False, finished=at_end)
         self.closed = True
@@ -175,7 +162,7 @@ class Source:
         self._current = None
         self.closed = True
 
-    def _generations(self) -> list[_Generation]:
+    def _generations(self) -> list[Generation]:
         return [*self._rotated, *([self._current] if self._current else [])]
 
     # -- opening --------------------------------------------------------------------------------
@@ -214,7 +201,7 @@ class Source:
             return
         identity = Identity(st.st_dev, st.st_ino)
         framer = self._framing.framer(self._first_offset(fd, st, identity), identity)
-        gen = _Generation(fd, identity, framer)
+        gen = Generation(fd, identity, framer)
         self._at_start = False
         self._current = gen
         if self._problem is not None:
@@ -246,7 +233,7 @@ class Source:
 
     # -- reading --------------------------------------------------------------------------------
 
-    def _read(self, gen: _Generation, out: list[Chunk]) -> bool:
+    def _read(self, gen: Generation, out: list[Chunk]) -> bool:
         """Read what is new in one file into ``out``; return whether anything was read."""
         try:
             size = os.fstat(gen.fd).st_size
@@ -287,7 +274,7 @@ class Source:
             self._warned.add(message)
             log.warning("%s: %s", self.path, message)
 
-    def _take_fingerprint(self, gen: _Generation) -> None:
+    def _take_fingerprint(self, gen: Generation) -> None:
         try:
             gen.fingerprint = os.pread(gen.fd, FINGERPRINT_BYTES, 0)
         except OSError:
@@ -295,7 +282,7 @@ class Source:
         if self._ledger is not None:
             self._ledger.seen(gen.identity, gen.fingerprint)
 
-    def _same_start(self, gen: _Generation, size: int) -> bool:
+    def _same_start(self, gen: Generation, size: int) -> bool:
         """Whether the file still begins with the bytes it began with (else it was rewritten)."""
         known = len(gen.fingerprint)
         if not known or size < known or gen.pos == 0:  # at 0 nothing was read that a rewrite could change
@@ -305,7 +292,7 @@ class Source:
         except OSError:
             return True
 
-    def _truncated(self, gen: _Generation, size: int, out: list[Chunk]) -> None:
+    def _truncated(self, gen: Generation, size: int, out: list[Chunk]) -> None:
         recovered = self._read_rest_from_copy(gen, out)
         log.warning(
             "%s: truncated (size %d, was read to %d%s); reading again from the start",
@@ -320,7 +307,7 @@ class Source:
         gen.pos = 0
         gen.fingerprint = b""
 
-    def _read_rest_from_copy(self, gen: _Generation, out: list[Chunk]) -> int:
+    def _read_rest_from_copy(self, gen: Generation, out: list[Chunk]) -> int:
         """After copytruncate, read what was not read yet from the copy rather than lose it; return how
         many bytes were read from it."""
         if not gen.fingerprint or len(gen.fingerprint) < min(FINGERPRINT_BYTES, gen.pos):
@@ -350,7 +337,7 @@ class Source:
         assert self._ledger is not None
         offset, moved = resume_saved(self.path, self._ledger, here)
         for fd, identity, start in moved:
-            gen = _Generation(fd, identity, self._framing.framer(start, identity))
+            gen = Generation(fd, identity, self._framing.framer(start, identity))
             gen.deadline = time.monotonic() + self._rotate_wait
             self._take_fingerprint(gen)
             self._ledger.opened(self._abspath, identity, gen.fingerprint, start)
@@ -359,7 +346,7 @@ class Source:
 
     # -- rotation -------------------------------------------------------------------------------
 
-    def _check_path(self, gen: _Generation, out: list[Chunk]) -> None:
+    def _check_path(self, gen: Generation, out: list[Chunk]) -> None:
         """At the end of the current file: does the path still name it? Notice rotation and deletion."""
         try:
             st = os.stat(self.path)
@@ -386,7 +373,7 @@ class Source:
             if self._current is not None:
                 self._read(self._current, out)
 
-    def _let_go(self, gen: _Generation, out: list[Chunk], *, flush: bool = True, finished: bool = True) -> None:
+    def _let_go(self, gen: Generation, out: list[Chunk], *, flush: bool = True, finished: bool = True) -> None:
         if flush:
             out.extend(gen.framer.flush())
         if self._ledger is not None and finished and not gen.framer.pending and gen is not self._current:

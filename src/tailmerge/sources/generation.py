@@ -1,0 +1,24 @@
+"""One open file that a followed path has pointed to: the current one, or one rotated away."""
+
+from __future__ import annotations
+
+import time
+
+from ..core import Identity, LineFramer, RecordFramer
+
+__all__ = ["Generation"]
+
+
+class Generation:
+    """An open file of a path: its descriptor, identity, framer and how far it was read."""
+
+    __slots__ = ("deadline", "fd", "fingerprint", "framer", "grew_at", "identity", "pos")
+
+    def __init__(self, fd: int, identity: Identity, framer: LineFramer | RecordFramer) -> None:
+        self.fd = fd
+        self.identity = identity
+        self.framer = framer
+        self.pos = framer.offset  # bytes consumed from the file (emitted plus held partial)
+        self.fingerprint = b""
+        self.deadline: float | None = None  # monotonic time after which a rotated file is let go
+        self.grew_at = time.monotonic()
