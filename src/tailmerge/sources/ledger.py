@@ -138,6 +138,8 @@ class Ledger:
         earlier run was still reading is claimed, so no other source takes it up again.
         """
         with self._lock:
+            if not self._by_file:
+                return None  # nothing was let go yet (every source opened at start): nothing to compare
             known = self._by_file.get(file)
             others = list(self._by_file.values()) if known is None else []
         if known is not None:
