@@ -355,7 +355,9 @@ class Source:
         except OSError:
             return
         at_path = Identity(st.st_dev, st.st_ino) if st is not None else None
-        change = follow_path(gen.identity, at_path, linked=_linked(gen.fd))
+        # the link count only matters when the path names another file or none: no fstat on every look
+        linked = at_path == gen.identity or _linked(gen.fd)
+        change = follow_path(gen.identity, at_path, linked=linked)
         self._moved = change is Change.MOVED
         if change in (Change.SAME, Change.MOVED):
             return  # MOVED: renamed away, nothing at the path yet: still the newest file; keep reading it
