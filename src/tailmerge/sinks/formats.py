@@ -98,7 +98,8 @@ class Formatter:
                 prefix + c.data[:-1].replace(b"\n", b"\n" + (self._continued if c.record else prefix)) + b"\n"
                 for c in chunks
             ]
-        return [b"".join(map(self._jsonl, chunks))]
+        # one buffer per chunk, written together with writev: joining them would hold the batch twice
+        return [self._jsonl(c) for c in chunks]
 
     def header(self) -> bytes:
         """The ``headers`` format's line before a run of lines from this source, as tail prints it."""
