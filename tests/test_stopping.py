@@ -345,9 +345,11 @@ def test_sigterm_with_a_stalled_reader_exits_at_once_and_says_what_was_not_writt
     status, err, elapsed, _ = _stalled_then_terminated(tmp_path, engine)
     assert elapsed < 1.5, err.decode()
     assert status == 1, err.decode()
-    assert re.fullmatch(rb"tailmerge: standard output: \d+ bytes not written \(its reader stopped reading\)\n", err), (
-        err
-    )
+    # a follower thread reads on only once its batch is written, so the threads engine may stop with the file
+    # read part way: the line it was in the middle of is named (never written in part)
+    unfinished = rb"(tailmerge: \S+big\.log: \d+ bytes of an unfinished line not read\n)?"
+    not_written = rb"tailmerge: standard output: \d+ bytes not written \(its reader stopped reading\)\n"
+    assert re.fullmatch(unfinished + not_written, err), err
     assert_no_traceback(err)
 
 

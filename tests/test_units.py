@@ -518,6 +518,32 @@ def test_close_drops_what_is_queued_and_what_comes() -> None:
     assert h.get() is None
 
 
+def test_wait_drained_waits_until_a_holding_consumer_is_done() -> None:
+    h: Handoff[str] = Handoff(2)
+    h.wait_drained()  # nothing put: at once
+    h.put("a", 1)
+    assert h.take_nowait(hold=True) == ["a"]
+    t = threading.Thread(target=h.wait_drained, daemon=True)
+    t.start()
+    t.join(0.1)
+    assert t.is_alive()  # taken but still held
+    h.done()
+    t.join(2)
+    assert not t.is_alive()
+
+
+def test_wait_drained_never_waits_once_released() -> None:
+    h: Handoff[str] = Handoff(2)
+    h.put("a", 1)
+    t = threading.Thread(target=h.wait_drained, daemon=True)
+    t.start()
+    t.join(0.1)
+    assert t.is_alive()
+    h.release()
+    t.join(2)
+    assert not t.is_alive()
+
+
 def test_lag_policy_drops_the_oldest_and_counts_them() -> None:
     h: Handoff[str] = Handoff(3, "lag")
     for i in range(5):

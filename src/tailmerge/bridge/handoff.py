@@ -23,7 +23,9 @@ Policy = Literal["block", "lag"]
 
 class Handoff(Generic[T]):
     """FIFO of items with sizes. ``end()``: no more items (the consumer drains, then gets None).
-    ``close()``: the consumer left (puts are dropped). ``release()``: stopping (puts never wait)."""
+    ``close()``: the consumer left (puts are dropped). ``release()``: stopping (puts never wait).
+    A consumer may hold what it took (``take_nowait(hold=True)``) until ``done()``; ``wait_drained()``
+    waits for that too."""
 
     def __init__(self, limit: int, policy: Policy = "block", on_change: Callable[[], None] | None = None) -> None:
         self.limit = limit
@@ -37,6 +39,7 @@ class Handoff(Generic[T]):
         self.ended = False
         self.closed = False
         self.released = False
+        self.holding = False  # the consumer took items with hold=True and has not called done()
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
 
     # -- producers ------------------------------------------------------------------------------
@@ -101,13 +104,28 @@ class Handoff(Generic[T]):
         self._changed()
         return items
 
-    def take_nowait(self) -> list[T] | None:
-        """Everything queued now ([] if nothing); None once ended and drained."""
+    def take_nowait(self, *, hold: bool = False) -> list[T] | None:
+        """Everything queued now ([] if nothing); None once ended and drained. ``hold``: the consumer
+        holds what it took until it calls ``done()``."""
         with self._cond:
             items = self._take()
+            if hold and items:
+                self.holding = True
         if items:
             self._changed()
         return items
+
+    def done(self) -> None:
+        """The consumer has finished with what it took with ``hold=True``."""
+        with self._cond:
+            self.holding = False
+        self._changed()
+
+    def wait_drained(self) -> None:
+        """Wait in this thread until everything put has been taken, and finished with if held; at once
+        when released or closed (a stop never waits here)."""
+        with self._cond:
+            self._cond.wait_for(lambda: not (self._items or self.holding) or self.released or self.closed)
 
     def _take(self) -> list[T] | None:
         if not self._items:
@@ -116,6 +134,15 @@ class Handoff(Generic[T]):
         self._items.clear()
         self.size = 0
         return items
+
+    async def await_drained(self) -> None:
+        """As ``wait_drained``, awaiting."""
+        while True:
+            with self._cond:
+                if not (self._items or self.holding) or self.released or self.closed:
+                    return
+                waiter = self._waiter()
+            await waiter
 
     # -- state ----------------------------------------------------------------------------------
 
