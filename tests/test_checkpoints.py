@@ -42,7 +42,7 @@ def crash_and_restart(paths: list[Path], out: Path, state: Path, engine: Engine,
     for _ in range(KILLS):
         before = out.stat().st_size if out.exists() else 0
         proc = start_tailmerge("follow", *args, stdout=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.35, 0.9))
+        time.sleep(rng.uniform(0.3, 0.75))
         proc.send_signal(signal.SIGKILL)
         _, err = proc.communicate(timeout=10)
         assert b"Traceback" not in err, err.decode()
@@ -211,7 +211,7 @@ step = st.one_of(
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(step, max_size=12))
 def test_any_writes_crashes_and_restarts_give_each_line_once_in_order(
     tmp_path: Path, steps: list[tuple[str, int, int]]
