@@ -172,3 +172,19 @@ def test_a_cut_record_is_said_once_per_file(tmp_path: Path) -> None:
     res = run_cli("follow", str(app), "--multiline", "indented", "--max-record-bytes", "50", "--no-follow")
     assert res.returncode == 0 and res.stdout == app.read_bytes()
     assert res.stderr.count(b"longer than --max-record-bytes 50") == 1
+
+
+@pytest.mark.parametrize("fmt", ["raw", "labeled", "jsonl", "headers"])
+def test_verify_checks_record_output_line_by_line(tmp_path: Path, fmt: str) -> None:
+    py, java = tmp_path / "py.log", tmp_path / "java.log"
+    subprocess.run([sys.executable, "-c", WRITER, str(py), "python", "3"], check=True)
+    subprocess.run([sys.executable, "-c", WRITER, str(java), "java", "3"], check=True)
+    out = tmp_path / f"out.{fmt}"
+    args = ["follow", str(py), str(java), "--multiline", "python", "--no-follow", "--format", fmt, "-o", str(out)]
+    assert run_cli(*args).returncode == 0
+    ok = run_cli("verify", str(py), str(java), "--merged", str(out))
+    assert ok.returncode == 0 and b"OK" in ok.stdout, ok.stdout
+    if fmt == "labeled":  # a continuation line taken out is missed
+        lines = out.read_bytes().splitlines(keepends=True)
+        out.write_bytes(b"".join(line for i, line in enumerate(lines) if i != 3))
+        assert run_cli("verify", str(py), str(java), "--merged", str(out)).returncode == 1

@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Sequence
 
-from ..sinks.formats import LABEL_SEP
+from ..sinks.formats import CONTINUATION_SEP, LABEL_SEP
 from .names import Inputs
 from .search import search
 from .verdict import Stream, Verdict, all_consumed, explain, show
@@ -29,10 +29,11 @@ Parsed = tuple[list[str], list[tuple[int, bytes]], list[int] | None]
 some output lines are not input lines (headers), each line's number in the output."""
 
 
-def label_of(line: bytes) -> str | None:
-    """The label of a labeled output line (colour and padding taken off), or None if it has none."""
-    label, sep, _ = line.partition(LABEL_SEP)
-    return os.fsdecode(_ANSI.sub(b"", label)).rstrip(" ") if sep else None
+def label_of(line: bytes, sep: bytes = LABEL_SEP) -> str | None:
+    """The label of a labeled output line (colour and padding taken off), or None if it has none.
+    ``sep``: CONTINUATION_SEP for the later lines of a multiline record (``NAME + ...``)."""
+    label, found, _ = line.partition(sep)
+    return os.fsdecode(_ANSI.sub(b"", label)).rstrip(" ") if found else None
 
 
 def _record(line: bytes) -> tuple[str, bytes] | None:
@@ -62,7 +63,8 @@ def _parse(out: Sequence[bytes], fmt: str) -> Parsed | str:
     by_prefix: dict[bytes, int] = {}  # raw label bytes -> name: a label is decoded once, not once a line
     lines: list[tuple[int, bytes]] = []
     at: list[int] = []  # headers: the output line number of each line
-    k = -1  # headers: the name of the last header
+    k = -1  # headers: the name of the last header; labeled: of the last line
+    last = b""  # labeled: the last line's label, as written (a record's later lines repeat it)
     for n, line in enumerate(out, 1):
         body = line
         if fmt == "headers":
@@ -79,7 +81,12 @@ def _parse(out: Sequence[bytes], fmt: str) -> Parsed | str:
                 return f"unknown: output line {n} comes before any ==> header <== ({show(line)})"
             at.append(n)
         elif fmt == "labeled":
+            cont, csep, rest = line.partition(CONTINUATION_SEP)
+            if csep and cont == last:  # a later line of a multiline record: the same source
+                lines.append((k, rest))
+                continue
             prefix, sep, body = line.partition(LABEL_SEP)
+            last = prefix
             known = by_prefix.get(prefix) if sep else None
             if known is None:
                 name = label_of(line)
@@ -93,6 +100,9 @@ def _parse(out: Sequence[bytes], fmt: str) -> Parsed | str:
                 return f"unknown: output line {n} is not a tailmerge JSON line ({show(line)})"
             name, body = record
             k = ids.setdefault(name, len(ids))
+            if b"\n" in body[:-1]:  # a multiline record: its lines, each a line of the input
+                lines.extend((k, part) for part in body.splitlines(keepends=True))
+                continue
         lines.append((k, body))
     return list(ids), lines, at if fmt == "headers" else None
 

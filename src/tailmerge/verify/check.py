@@ -11,6 +11,7 @@ import os
 from collections.abc import Sequence
 
 from ..core import DEFAULT_MAX_LINE_BYTES, LineFramer, split_lines
+from ..sinks.formats import CONTINUATION_SEP
 from ..sources.discovery import is_pattern, match
 from .attributed import check_attributed, header_of, is_record, label_of
 from .names import Inputs
@@ -108,7 +109,7 @@ def _detect(out: Sequence[bytes], index: Inputs) -> tuple[str, str | None]:
         if len(kinds) == _SAMPLE:
             break
         if line.strip():
-            label = label_of(line)
+            label = label_of(line) or label_of(line, CONTINUATION_SEP)
             kinds.append("jsonl" if is_record(line) else "labeled" if label and index.matches_label(label) else "raw")
     every = kinds[0] if kinds and all(k == kinds[0] for k in kinds) else "raw"
     return every, next((k for k in kinds if k != "raw"), None)
