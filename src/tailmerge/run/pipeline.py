@@ -103,9 +103,10 @@ class Run:
         """Sources for ``paths``, leaving out any already followed by name or by identity (a hard link, a
         symlink, or a rotated file that a glob matches again under its new name). Each is counted alive
         from here: the caller launches it, and the run is done when the last follower has ended."""
-        self.ledger.followed.update(os.path.abspath(p) for p in paths)
-        if at_start:  # paths a state knows first: they take up the files they were reading, wherever now
-            paths = sorted(paths, key=lambda p: not self.ledger.saved(os.path.abspath(p)))
+        if self.ledger.resumable:  # with a state only: what the generation search and the take-up need
+            self.ledger.followed.update(os.path.abspath(p) for p in paths)
+            if at_start:  # paths a state knows first: they take up the files they were reading, wherever now
+                paths = sorted(paths, key=lambda p: not self.ledger.saved(os.path.abspath(p)))
         with self._lock:
             held = {i for s in self.origins if isinstance(s, Source) for i in s.identities()}
             new: list[Source | Stdin] = []
@@ -113,7 +114,7 @@ class Run:
                 if path == "-":
                     if "-" not in self._paths:
                         self._paths.add("-")
-                        new.append(Stdin(self.options.stdin_label, self.options.max_line_bytes, framing=self.framing))
+                        new.append(Stdin(self.options.stdin_label, framing=self.framing))
                     continue
                 key = os.path.abspath(path)
                 if key in self._paths:
@@ -145,7 +146,6 @@ class Run:
         o = self.options
         return Source(
             path,
-            max_line_bytes=o.max_line_bytes,
             last_lines=o.tail_lines if at_start else None,
             from_line=o.from_line if at_start else None,
             rotate_wait=o.rotate_wait,

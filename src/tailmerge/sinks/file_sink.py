@@ -213,7 +213,8 @@ class FileSink:
         # away (`| head -1`) is noticed at once even while no line comes
         poller = select.poll()
         poller.register(self._wake_r, select.POLLIN)
-        if self.output.is_stream():
+        stream = self.output.is_stream()
+        if stream:
             poller.register(self.output.fd, 0)  # 0: only errors and hang-ups are reported
         checkpoint = self.checkpoint
         try:
@@ -229,8 +230,9 @@ class FileSink:
                         finally:
                             self._queue.done()
                         if checkpoint is not None:
-                            self._size = self._file_size()
-                            self._delivered(checkpoint, items, before)
+                            if self._size is not None:  # O_APPEND, one writer: it grew by what went in
+                                self._size += self.output.bytes - before
+                            self._delivered(checkpoint, items, before, stream)
                     wait = checkpoint.wait() if checkpoint is not None else None
                     if checkpoint is not None and wait == 0:
                         self._commit(checkpoint)
@@ -254,9 +256,10 @@ class FileSink:
             if checkpoint is not None:
                 self._commit_last(checkpoint)
 
-    def _delivered(self, checkpoint: Checkpoint, items: list[tuple[Sequence[Buffer], Mark | None]], at: int) -> None:
+    def _delivered(
+        self, checkpoint: Checkpoint, items: list[tuple[Sequence[Buffer], Mark | None]], at: int, stream: bool
+    ) -> None:
         """Tell the checkpoint what each written batch holds; through a pipe, where it ends in the stream."""
-        stream = self.output.is_stream()
         for buffers, mark in items:
             at += sum(map(len, buffers))
             if mark:

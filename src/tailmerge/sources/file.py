@@ -14,7 +14,7 @@ import os
 import stat
 import time
 
-from ..core import FINGERPRINT_BYTES, Change, Chunk, Framing, Identity, follow_path, look
+from ..core import DEFAULT_MAX_LINE_BYTES, FINGERPRINT_BYTES, Change, Chunk, Framing, Identity, follow_path, look
 from .copytruncate import find_copy
 from .generation import Generation
 from .ledger import Ledger
@@ -43,7 +43,7 @@ class Source:
         self,
         path: str,
         *,
-        max_line_bytes: int,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
         last_lines: int | None = None,
         from_line: int | None = None,
         rotate_wait: float = 5.0,
@@ -53,8 +53,8 @@ class Source:
     ) -> None:
         self.path = path
         self._abspath = os.path.abspath(path)  # now: the current folder may go away later
-        self._max_line_bytes = max_line_bytes
-        self._framing = framing if framing is not None else Framing(max_line_bytes)
+        self._framing = framing if framing is not None else Framing(max_line_bytes)  # framing wins: it has one
+        self._max_line_bytes = self._framing.max_line_bytes
         self._last_lines = last_lines
         self._from_line = from_line
         self._rotate_wait = rotate_wait

@@ -61,12 +61,16 @@ class Ledger:
         read = FileRead(path, file, fingerprint, offset, finished=True)
         with self._lock:
             self._by_file[file] = read
-            self._finished.append(read)
+            if self.resumable:  # only a checkpoint takes them: without a state the list would only grow
+                self._finished.append(read)
         self._news()
 
     def opened(self, path: str, file: Identity, fingerprint: bytes, offset: int) -> None:
         """``path`` (absolute) opened ``file`` to read from ``offset``: a checkpoint records it at once, so a
-        file that stays quiet until a crash is still known where it was begun (``--from end``, rotation)."""
+        file that stays quiet until a crash is still known where it was begun (``--from end``, rotation).
+        Without a state nothing is kept: no one would take it."""
+        if not self.resumable:
+            return
         with self._lock:
             self._fingerprints[file] = fingerprint
             self._opened.append(FileRead(path, file, fingerprint, offset, finished=False))
@@ -84,6 +88,8 @@ class Ledger:
 
     def seen(self, file: Identity, fingerprint: bytes) -> None:
         """An open file's first bytes (a checkpoint records them, to know the file again)."""
+        if not self.resumable:
+            return
         with self._lock:
             self._fingerprints[file] = fingerprint
 

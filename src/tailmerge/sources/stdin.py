@@ -12,7 +12,7 @@ import os
 import threading
 import time
 
-from ..core import Chunk, Framing
+from ..core import DEFAULT_MAX_LINE_BYTES, Chunk, Framing
 from ..watch import Signal, Watcher
 
 __all__ = ["Stdin"]
@@ -27,7 +27,9 @@ class Stdin:
     rotating = False
     stream = True
 
-    def __init__(self, path: str, max_line_bytes: int, fd: int = 0, framing: Framing | None = None) -> None:
+    def __init__(
+        self, path: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, fd: int = 0, framing: Framing | None = None
+    ) -> None:
         self.path = path
         self._fd = fd
         self._framing = framing if framing is not None else Framing(max_line_bytes)
