@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing_extensions import Unpack
 
 from .bridge import Portal, StopFlag, StopToken, refuse_in_loop
-from .merge import Merge
+from .core import TimeOrder, Window
+from .merge import Merge, Timing
 from .opening import PathArg, as_paths, colour_auto, prepare_merge
 from .options import OptionArgs, Options
 from .run import Run, run_async, run_blocking
@@ -67,10 +68,19 @@ def make_run(
     """A run of ``paths`` into ``sinks``; ``output`` (its file) is never followed as an input; ``ledger``:
     what earlier runs read (from a state)."""
     initial, discovery = _expand(paths, opts)
-    run = Run(opts, Merge(sinks), StopToken(), initial, discovery, ledger)
+    run = Run(opts, Merge(sinks, _timing(opts)), StopToken(), initial, discovery, ledger)
     if output is not None:
         run.leave_out(output.identity())
     return run
+
+
+def _timing(opts: Options) -> Timing | None:
+    """How lines are timed, when they are: ordered (exactly with ``follow=False``), or windowed."""
+    if not opts.timed:
+        return None
+    since, until = opts.window(time.time())
+    order = TimeOrder(opts.lateness if opts.follow else None) if opts.order == "time" else None
+    return Timing(opts.parser, Window(since, until), order)
 
 
 # -- merge --------------------------------------------------------------------------------------------

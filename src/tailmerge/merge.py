@@ -3,8 +3,13 @@
 It gives each batch its place in the merged stream and fans it out to every sink, in that order. The
 threads engine enters it from its follower threads under a lock (the design note's lock around the
 writer); the asyncio and mixed engines enter it on the event loop. It sees every source's progress, so it
-also keeps the run's activity clock (idle time) and what each source contributed. This is where ordering
-by time and committing checkpoints plug in.
+also keeps the run's activity clock (idle time) and what each source contributed.
+
+With ``--order time`` (or a ``--since``/``--until`` window) each batch is first cut into units with their
+times (``core.timing``); in time order they wait in a reorder buffer (``core.order``) and leave it as
+runs of one source's units, each run placed and fanned out like any batch. The run asks ``tick`` when a
+held unit's lateness runs out and ``flush`` at its end; a source that holds more than ``ROOM`` bytes
+waits for room (``wait_room``/``await_room``), so an exact merge holds a bounded part of each file.
 """
 
 from __future__ import annotations
@@ -12,29 +17,53 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from .bridge import StopToken
-from .core import Chunk
+from .bridge import StopToken, call_soon
+from .core import Chunk, Release, SourceClock, TimeOrder, Window
 from .sinks import Batch, Origin, Sink
 
-__all__ = ["Merge"]
+__all__ = ["ROOM", "Merge", "Timing"]
+
+ROOM = 1 << 20  # bytes of a source held in time order before its follower waits for room
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How units are timed: a parser per source, an optional window, and an order (None: arrival)."""
+
+    parser: Callable[[], Callable[[bytes], float | None]]
+    window: Window
+    order: TimeOrder | None
 
 
 class Merge:
     """Order, account and fan out. ``enter`` from threads; ``aenter`` on the loop (not both in one run)."""
 
-    def __init__(self, sinks: Sequence[Sink]) -> None:
+    def __init__(self, sinks: Sequence[Sink], timing: Timing | None = None) -> None:
         self.sinks = list(sinks)
+        self.timing = timing
+        self.order = timing.order if timing is not None else None
+        self._clocks: dict[int, SourceClock] = {}
         self._lock = threading.Lock()
+        self._room = threading.Condition()  # its own lock: notified while the merge lock is held
+        self._room_waiters: list[asyncio.Future[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._alock: asyncio.Lock | None = None
+        self._token: StopToken | None = None
         self._seq = 0
         self.origins: list[Origin] = []
         self.consumed: dict[str, int] = {}
         """Bytes of each source path merged (lines are not counted: raw output never looks at each line)."""
         self.last_activity = time.monotonic()
+        self.on_due: Callable[[], None] = _nothing
+        """Called (from any thread) when held units may be due sooner than the run last asked."""
 
     def start(self, token: StopToken) -> None:
+        self._token = token
+        if self.order is not None:
+            token.on_stop(self._room_changed)
         for sink in self.sinks:
             sink.start(token)
 
@@ -44,6 +73,12 @@ class Merge:
             start = len(self.origins)
             origins = [Origin(i, path) for i, path in enumerate(paths, start)]
             self.origins.extend(origins)
+            if self.timing is not None:
+                now = time.monotonic()
+                for o in origins:
+                    self._clocks[o.index] = SourceClock(self.timing.parser(), self.timing.window)
+                    if self.order is not None:
+                        self.order.add_source(o.index, now)
             for sink in self.sinks:
                 sink.add_sources(origins)
         return origins
@@ -55,21 +90,116 @@ class Merge:
         self.last_activity = time.monotonic()
         return batch
 
+    def _admit(self, origin: Origin, chunks: list[Chunk]) -> list[tuple[Origin, list[Chunk]]]:
+        """What may go out now, in order, once ``chunks`` came in (timed, windowed, reordered)."""
+        if self.timing is None:
+            return [(origin, chunks)]
+        units = self._clocks[origin.index].units(chunks)
+        if self.order is None:
+            return [(origin, [c for _, c in units])] if units else []
+        order, now = self.order, time.monotonic()
+        before = order.next_deadline()
+        out = self._origins(order.add(origin.index, units, now) + order.release(now))
+        if order.next_deadline() != before:
+            self.on_due()
+        return out
+
+    def _origins(self, releases: list[Release]) -> list[tuple[Origin, list[Chunk]]]:
+        if releases and self.order is not None:
+            self._room_changed()
+        return [(self.origins[key], chunks) for key, chunks in releases if chunks]
+
     def enter(self, origin: Origin, chunks: list[Chunk]) -> None:
         """Hand a source's lines over from a thread; a block sink may hold this thread (backpressure)."""
         with self._lock:
+            self._put(self._admit(origin, chunks))
+
+    async def aenter(self, origin: Origin, chunks: list[Chunk]) -> None:
+        """Hand a source's lines over on the loop; awaits room in block sinks."""
+        async with self._aenter_lock():
+            await self._aput(self._admit(origin, chunks))
+
+    def _put(self, ready: list[tuple[Origin, list[Chunk]]]) -> None:
+        for origin, chunks in ready:
             batch = self._place(origin, chunks)
             for sink in self.sinks:
                 sink.put(batch)
 
-    async def aenter(self, origin: Origin, chunks: list[Chunk]) -> None:
-        """Hand a source's lines over on the loop; awaits room in block sinks."""
-        if self._alock is None:
-            self._alock = asyncio.Lock()
-        async with self._alock:
+    async def _aput(self, ready: list[tuple[Origin, list[Chunk]]]) -> None:
+        for origin, chunks in ready:
             batch = self._place(origin, chunks)
             for sink in self.sinks:
                 await sink.aput(batch)
+
+    def _aenter_lock(self) -> asyncio.Lock:
+        if self._alock is None:
+            self._alock = asyncio.Lock()
+            self._loop = asyncio.get_running_loop()
+        return self._alock
+
+    # -- time order -----------------------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        """When held units are due by the clock (monotonic); None: nothing waits for the clock."""
+        return self.order.next_deadline() if self.order is not None else None
+
+    def ended(self, origin: Origin) -> None:
+        """A source has finished: it holds no other source's units back any more (any thread)."""
+        if self.order is not None:
+            with self._lock:
+                self.order.end(origin.index)
+            self.on_due()
+
+    def tick(self) -> None:
+        """Send what is due (from a thread)."""
+        if self.order is not None:
+            with self._lock:
+                self._put(self._origins(self.order.release(time.monotonic())))
+
+    async def atick(self) -> None:
+        """Send what is due (on the loop)."""
+        if self.order is not None:
+            async with self._aenter_lock():
+                await self._aput(self._origins(self.order.release(time.monotonic())))
+
+    def flush(self) -> None:
+        """The run is over: send every held unit, in order (from a thread)."""
+        if self.order is not None:
+            with self._lock:
+                self._put(self._origins(self.order.flush()))
+
+    async def aflush(self) -> None:
+        """The run is over: send every held unit, in order (on the loop)."""
+        if self.order is not None:
+            async with self._aenter_lock():
+                await self._aput(self._origins(self.order.flush()))
+
+    def full(self, origin: Origin) -> bool:
+        """Whether the source holds so much in time order that its follower should wait for room."""
+        return self.order is not None and self.order.held(origin.index) > ROOM
+
+    def wait_room(self, origin: Origin) -> None:
+        """Block until ``origin`` has room again, or the run stops."""
+        with self._room:
+            while self.full(origin) and not (self._token is not None and self._token.is_set()):
+                self._room.wait()
+
+    async def await_room(self, origin: Origin) -> None:
+        """Await until ``origin`` has room again, or the run stops."""
+        loop = asyncio.get_running_loop()
+        while self.full(origin) and not (self._token is not None and self._token.is_set()):
+            waiter = loop.create_future()
+            self._room_waiters.append(waiter)
+            await waiter
+
+    def _room_changed(self) -> None:
+        """Units left the buffer (or the run stopped): waiters for room look again."""
+        with self._room:
+            self._room.notify_all()
+        if self._room_waiters and self._loop is not None:
+            waiters, self._room_waiters = self._room_waiters, []
+            for waiter in waiters:
+                call_soon(self._loop, _settle, waiter)
 
     def finish(self, timeout: float | None = None) -> int:
         """No more batches: let each sink deliver what it holds (at most ``timeout`` seconds in all);
@@ -80,3 +210,12 @@ class Merge:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             unwritten += sink.finish(left)
         return unwritten
+
+
+def _nothing() -> None:
+    pass
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -5,17 +5,30 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict, get_args
 
 from .core import DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_RECORD_BYTES, PRESETS
 
-__all__ = ["ENGINES", "WATCH_MODES", "Engine", "OptionArgs", "Options", "WatchMode", "check_number"]
+__all__ = [
+    "ENGINES",
+    "ORDERS",
+    "WATCH_MODES",
+    "Engine",
+    "OptionArgs",
+    "Options",
+    "Order",
+    "WatchMode",
+    "check_number",
+]
 
 Engine = Literal["asyncio", "threads", "mixed"]
 WatchMode = Literal["auto", "inotify", "poll"]
+Order = Literal["arrival", "time"]
 ENGINES: tuple[Engine, ...] = get_args(Engine)
 WATCH_MODES: tuple[WatchMode, ...] = get_args(WatchMode)
+ORDERS: tuple[Order, ...] = get_args(Order)
 
 
 def check_number(name: str, value: float, minimum: float, *, inclusive: bool = True) -> None:
@@ -56,6 +69,15 @@ class Options:
     multiline_start: group lines into records: a line matching this regex (at its start) starts one.
     multiline_timeout: seconds of quiet after which a held record is emitted.
     max_record_bytes: a longer record is emitted as it is, marked cut.
+    order: ``arrival`` (as lines are written) or ``time`` (by the timestamp at the start of each line or
+      record, detected per source: ISO 8601, syslog, Apache/nginx, epoch, JSON ``time`` fields).
+    lateness: with ``order="time"`` while following, hold a line at most this many seconds for earlier
+      lines of other sources; a line that comes later than that is emitted at once and counted.
+    since, until: keep only lines whose time is within this window: an absolute time (``2026-11-25``,
+      ``2026-11-25T21:00``), a relative one before now (``15m``, ``2h``, ``1d``), or epoch seconds.
+    time_format: a strptime format for the time at the start of each line, instead of detection.
+    time_regex: a regex whose first group (or whole match) is the time in each line.
+    tz: the zone of times that carry none: ``local`` (default), ``UTC``, ``+05:30`` or an IANA name.
     """
 
     engine: Engine = field(default="asyncio", metadata=_cli("--engine", "how followers are driven", choices=ENGINES))
@@ -123,6 +145,39 @@ class Options:
         metadata=_cli("--max-record-bytes", "emit a longer record as it is, marked cut", metavar="N", minimum=2),
     )
 
+    order: Order = field(
+        default="arrival",
+        metadata=_cli("--order", "arrival (as written) or time (by each line's timestamp)", choices=ORDERS),
+    )
+    lateness: float = field(
+        default=1.0,
+        metadata=_cli(
+            "--lateness",
+            "with --order time, hold a line at most SECONDS for earlier lines of other sources",
+            metavar="SECONDS",
+            minimum=0.0,
+        ),
+    )
+    since: str | float | None = field(
+        default=None,
+        metadata=_cli("--since", "skip lines before TIME (2026-11-25T21:00, 15m, 2h, 1d ago)", metavar="TIME"),
+    )
+    until: str | float | None = field(
+        default=None, metadata=_cli("--until", "skip lines after TIME (as --since)", metavar="TIME")
+    )
+    time_format: str | None = field(
+        default=None,
+        metadata=_cli("--time-format", "strptime format of the time at the start of lines", metavar="FORMAT"),
+    )
+    time_regex: str | None = field(
+        default=None,
+        metadata=_cli("--time-regex", "the time in each line is this regex's first group", metavar="REGEX"),
+    )
+    tz: str | None = field(
+        default=None,
+        metadata=_cli("--tz", "zone of times without one: local, UTC, +05:30 or a zone name", metavar="ZONE"),
+    )
+
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
             raise ValueError(f"unknown engine {self.engine!r}; choose from {', '.join(ENGINES)}")
@@ -150,6 +205,11 @@ class Options:
                 ) from None
         check_number("multiline_timeout", self.multiline_timeout, 0.0)
         check_number("max_record_bytes", self.max_record_bytes, 2)
+        if self.order not in ORDERS:
+            raise ValueError(f"unknown order {self.order!r}; choose from {', '.join(ORDERS)}")
+        check_number("lateness", self.lateness, 0.0)
+        if self.timed:
+            self.window(0.0)  # bad times, formats and zones are refused now, not when the run starts
         if isinstance(self.exclude, str):
             raise TypeError("exclude must be a list of patterns, not a single string")
         object.__setattr__(self, "exclude", tuple(self.exclude))
@@ -163,6 +223,33 @@ class Options:
     def records(self) -> bool:
         """Lines are grouped into multiline records."""
         return self.multiline is not None or self.multiline_start is not None
+
+    @property
+    def timed(self) -> bool:
+        """Lines are timed: ordered by time, or kept by a time window."""
+        return self.order == "time" or self.since is not None or self.until is not None
+
+    def window(self, now: float) -> tuple[float | None, float | None]:
+        """``since`` and ``until`` as epoch seconds, relative times counted back from ``now``."""
+        from .core.timestamps import parse_tz, parse_when
+
+        zone = parse_tz(self.tz) if self.tz is not None else None
+        if self.time_format is not None or self.time_regex is not None:
+            self.parser()
+        bounds = [
+            None if t is None else float(t) if isinstance(t, int | float) else parse_when(t, now, zone)
+            for t in (self.since, self.until)
+        ]
+        if bounds[0] is not None and bounds[1] is not None and bounds[0] > bounds[1]:
+            raise ValueError(f"--since {self.since} is after --until {self.until}")
+        return bounds[0], bounds[1]
+
+    def parser(self) -> Callable[[bytes], float | None]:
+        """A new parser of the time at the start of a line (one per source: each detects its own format)."""
+        from .core.timestamps import TimeParser, parse_tz
+
+        zone = parse_tz(self.tz) if self.tz is not None else None
+        return TimeParser(time_format=self.time_format, time_regex=self.time_regex, tz=zone).parse
 
     @property
     def poll_max(self) -> float:
@@ -189,3 +276,10 @@ class OptionArgs(TypedDict, total=False):
     multiline_start: str | None
     multiline_timeout: float
     max_record_bytes: int
+    order: Order
+    lateness: float
+    since: str | float | None
+    until: str | float | None
+    time_format: str | None
+    time_regex: str | None
+    tz: str | None

@@ -1,9 +1,11 @@
 """The sans-I/O core: framing bytes into lines, positions, and the follow plan. No os, threads or asyncio."""
 
 from .framing import DEFAULT_MAX_LINE_BYTES, Chunk, LineFramer, split_lines
+from .order import Release, TimeOrder
 from .pace import Follower, Wait, pace
 from .positions import FINGERPRINT_BYTES, Change, Identity, follow_path, look
 from .records import DEFAULT_MAX_RECORD_BYTES, PRESETS, Framing, RecordFramer, record_starts
+from .timing import SourceClock, Timed, Window
 
 __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
@@ -17,7 +19,12 @@ __all__ = [
     "Identity",
     "LineFramer",
     "RecordFramer",
+    "Release",
+    "SourceClock",
+    "TimeOrder",
+    "Timed",
     "Wait",
+    "Window",
     "follow_path",
     "look",
     "pace",

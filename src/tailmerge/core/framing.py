@@ -27,7 +27,8 @@ class Chunk:
     tailmerge added (a line cut at ``max_line_bytes``, or a final line with no newline); its bytes in the
     source then end one byte earlier. ``cut`` is true on each piece of a line cut at ``max_line_bytes``
     but the last. ``record`` is true when the run is one multiline record (``core.records``): it counts as
-    one unit, its lines are not told apart.
+    one unit, its lines are not told apart. ``time``: the epoch seconds parsed from the start of the
+    run's one line or record, when the run is timed (``--order time``, ``--since``, ``--until``).
     """
 
     data: bytes
@@ -36,6 +37,7 @@ class Chunk:
     file: Identity | None = None
     cut: bool = False
     record: bool = False
+    time: float | None = None
 
     @property
     def start(self) -> int:

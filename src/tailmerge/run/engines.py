@@ -44,8 +44,13 @@ class ThreadsEngine:
     def _hand_over(self, follower: Follower[Any]) -> Callable[[list[Any]], None]:
         if isinstance(follower, Discovery):
             return lambda paths: self.launch(self.run.new_sources(paths))
-        origin, enter = self.run.origins[follower], self.run.merge.enter  # type: ignore[index]
-        return lambda chunks: enter(origin, chunks)
+        origin, enter, run = self.run.origins[follower], self.run.merge.enter, self.run  # type: ignore[index]
+
+        def hand_over(chunks: list[Chunk]) -> None:
+            enter(origin, chunks)
+            run.wait_room(origin)
+
+        return hand_over
 
     def start_waker(self) -> None:
         if self.run.watcher.event_driven:
@@ -113,12 +118,13 @@ class MixedEngine(_LoopEngine):
                 self.loop.call_soon_threadsafe(self.launch, self.run.new_sources(paths))
 
             return found
-        origin, aenter = self.run.origins[follower], self.run.merge.aenter  # type: ignore[index]
+        origin, aenter, run = self.run.origins[follower], self.run.merge.aenter, self.run  # type: ignore[index]
 
         def hand_over(chunks: list[Chunk]) -> None:
             # unbounded on purpose, yet never stuck: the loop outlives every follower (join_async awaits
             # them all), and a stop releases every sink's wait for room
             asyncio.run_coroutine_threadsafe(aenter(origin, chunks), self.loop).result()
+            run.wait_room(origin)
 
         return hand_over
 
@@ -142,8 +148,14 @@ class AsyncioEngine(_LoopEngine):
                 self.launch(self.run.new_sources(paths))
 
             return found
-        origin, aenter = self.run.origins[follower], self.run.merge.aenter  # type: ignore[index]
-        return lambda chunks: aenter(origin, chunks)
+        origin, merge = self.run.origins[follower], self.run.merge  # type: ignore[index]
+
+        async def hand_over(chunks: list[Chunk]) -> None:
+            await merge.aenter(origin, chunks)
+            if merge.full(origin):
+                await merge.await_room(origin)
+
+        return hand_over
 
 
 def run_blocking(run: Run) -> None:

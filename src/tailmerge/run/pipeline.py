@@ -158,29 +158,51 @@ class Run:
 
     def execute_blocking(self, engine: Engine) -> None:
         """Run in this thread until every follower is done or the run is stopped."""
+        due = threading.Event()  # the stop, or held units due sooner than the wait below was told
+        self.token.on_stop(due.set)
+        self.merge.on_due = due.set
         engine.start_waker()
         try:
             engine.launch(self.initial())
             self._check_done()
-            while not self.token.wait(self._idle_left()):
+            while not self.token.is_set():
+                due.wait(self._wait_left())
+                due.clear()
                 self._check_idle()
+                self.merge.tick()
         finally:
             self.token.stop("done")
             engine.join_blocking()
             self.watcher.close()
+            self._finish(self.merge.flush)
 
     async def execute_async(self, engine: Engine) -> None:
         """Await until every follower is done or the run is stopped."""
+        loop = asyncio.get_running_loop()
+        due = asyncio.Event()
+        self.token.on_stop(lambda: call_soon(loop, due.set))
+        self.merge.on_due = lambda: call_soon(loop, due.set)
         engine.start_waker()
         try:
             engine.launch(self.initial())
             self._check_done()
-            while not await self.token.wait_async(self._idle_left()):
+            while not self.token.is_set():
+                try:
+                    async with asyncio.timeout(self._wait_left()):
+                        await due.wait()
+                except TimeoutError:
+                    pass
+                due.clear()
                 self._check_idle()
+                await self.merge.atick()
         finally:
             self.token.stop("done")
             await engine.join_async()
             self.watcher.close()
+            try:
+                await self.merge.aflush()
+            except Exception as e:
+                self.token.fail(e)
 
     def raise_failure(self) -> None:
         """Raise the first error of the run (a follower's, or a sink's, even one met while finishing)."""
@@ -194,6 +216,32 @@ class Run:
         if token.reason != "signal" or token.stopped_at is None:
             return None
         return max(0.0, token.stopped_at + STOP_GRACE - time.monotonic())
+
+    def _finish(self, flush: Callable[[], None]) -> None:
+        """Send what the merge still holds in time order once every follower has ended."""
+        try:
+            flush()
+        except Exception as e:
+            self.token.fail(e)
+
+    def _wait_left(self) -> float | None:
+        """How long the run's loop may sleep: until idle, or until held units are due."""
+        idle = self._idle_left()
+        due = self.merge.next_deadline()
+        if due is None:
+            return idle
+        due_in = max(0.0, due - time.monotonic())
+        return due_in if idle is None else min(idle, due_in)
+
+    def wait_room(self, origin: Origin) -> None:
+        """A blocking follower whose source holds too much in time order waits here, giving its turn at
+        the gate to the others (one of them holds back what it waits for)."""
+        if self.merge.full(origin) and not self.token.is_set():
+            self.gate.release()
+            try:
+                self.merge.wait_room(origin)
+            finally:
+                self.gate.acquire()
 
     def _idle_left(self) -> float | None:
         idle = self.options.idle_timeout
@@ -210,10 +258,13 @@ class Run:
                 self.token.stop("done")
 
     @contextmanager
-    def _alive_while(self) -> Iterator[None]:
+    def _alive_while(self, follower: Follower[Any]) -> Iterator[None]:
         try:
             yield
         finally:
+            origin = self.origins.get(follower)  # type: ignore[call-overload]
+            if origin is not None:
+                self.merge.ended(origin)
             with self._lock:
                 self._alive -= 1
             self._check_done()
@@ -256,7 +307,7 @@ class Run:
         Stopping is looked at before the plan is resumed, never between a read and its hand-over: lines
         read are always handed over, and nothing more is read once the run is stopping."""
         signal = threading.Event()
-        with self._alive_while(), self._subscribed(follower, signal, signal.set) as event_driven:
+        with self._alive_while(follower), self._subscribed(follower, signal, signal.set) as event_driven:
             gate = self.gate
             gate.acquire()
             try:
@@ -288,7 +339,7 @@ class Run:
         """Follow until done or stopped, awaiting between looks; as ``drive_blocking``."""
         signal = asyncio.Event()
         loop = asyncio.get_running_loop()
-        with self._alive_while(), self._subscribed(follower, signal, lambda: call_soon(loop, signal.set)) as ev:
+        with self._alive_while(follower), self._subscribed(follower, signal, lambda: call_soon(loop, signal.set)) as ev:
             try:
                 complete = True
                 for action in self._plan(follower, ev):

@@ -107,7 +107,8 @@ class Formatter:
 
     def _jsonl(self, chunk: Chunk) -> bytes:
         inode = f'"inode": {chunk.file.ino}, ' if chunk.file is not None else ""
-        head = f'{{"path": {self._json_path}, {inode}"offset": '
+        when = f'"time": {chunk.time!r}, ' if chunk.time is not None else ""  # a timed chunk is one unit
+        head = f'{{"path": {self._json_path}, {inode}{when}"offset": '
         if chunk.cut or chunk.record:  # one object: a piece of a line, or a whole record (its lines joined)
             return self._jsonl_line(head, chunk.data, chunk.end, ', "cut": true' if chunk.cut else "")
         try:

@@ -24,13 +24,16 @@ LINES_AHEAD = 4096
 class Line:
     """One complete line: its source path, its bytes (newline included), the offset just past it in its
     file, and that file's identity (an offset is only meaningful with it: after rotation the path names
-    another file). ``cut``: a piece of a line longer than ``max_line_bytes``, not its last."""
+    another file). ``cut``: a piece of a line longer than ``max_line_bytes``, not its last. ``time``: the
+    epoch seconds at the start of the line (or record), when the run times lines (``order="time"``,
+    ``since``, ``until``) and one was found."""
 
     path: str
     data: bytes
     offset: int
     file: Identity | None = None
     cut: bool = False
+    time: float | None = None
 
     @property
     def text(self) -> str:
@@ -62,8 +65,8 @@ class LineQueue:
         path = batch.origin.path
         lines = []
         for c in batch.chunks:
-            if c.added_newline:
-                lines.append(Line(path, c.data, c.end, c.file, c.cut))
+            if c.added_newline or c.time is not None:  # one piece, or one timed unit
+                lines.append(Line(path, c.data, c.end, c.file, c.cut, c.time))
             else:
                 lines.extend(Line(path, data, end, c.file) for data, end in c.line_ends())
         return lines

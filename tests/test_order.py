@@ -1,0 +1,104 @@
+"""The time-order buffer (pure): what goes in, in what order it comes out, and what is held."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tailmerge.core import Chunk, SourceClock, TimeOrder, Window
+
+
+def unit(source: int, n: int, time: float | None) -> tuple[float | None, Chunk]:
+    return time, Chunk(b"%d-%d\n" % (source, n), n + 1, time=time)
+
+
+def names(releases: list[tuple[int, list[Chunk]]]) -> list[bytes]:
+    return [c.data for _, chunks in releases for c in chunks]
+
+
+sorted_times = st.lists(st.integers(0, 50), max_size=12).map(sorted)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(sorted_times, min_size=1, max_size=5), st.data())
+def test_an_exact_merge_is_a_stable_sort_of_sorted_sources(sources: list[list[int]], data: st.DataObject) -> None:
+    order = TimeOrder(None)
+    for key in range(len(sources)):
+        order.add_source(key, 0.0)
+    pending = [[unit(k, n, float(t)) for n, t in enumerate(times)] for k, times in enumerate(sources)]
+    # the sources' units arrive interleaved at random, in twos or ones; each ends after its last
+    turns = data.draw(
+        st.permutations([k for k, units in enumerate(pending) for _ in units] + list(range(len(pending))))
+    )
+    out: list[bytes] = []
+    for key in turns:
+        if pending[key]:
+            units, pending[key] = pending[key][:2], pending[key][2:]
+            out += names(order.add(key, units, 0.0) + order.release(0.0))
+        elif not order._queues[key].ended:
+            order.end(key)
+            out += names(order.release(0.0))
+    out += names(order.flush())
+    everything = [(t, k, n) for k, times in enumerate(sources) for n, t in enumerate(times)]
+    assert out == [b"%d-%d\n" % (k, n) for _, k, n in sorted(everything)]
+    assert order.late == 0
+
+
+def test_a_source_with_nothing_yet_holds_the_others_until_it_ends() -> None:
+    order = TimeOrder(None)
+    order.add_source(0, 0.0)
+    order.add_source(1, 0.0)
+    assert order.add(0, [unit(0, 0, 5.0)], 0.0) + order.release(0.0) == []
+    assert order.held(0) == len(b"0-0\n")
+    assert names(order.add(1, [unit(1, 0, 3.0)], 0.0) + order.release(0.0)) == [b"1-0\n"]
+    order.end(1)
+    assert names(order.release(0.0)) == [b"0-0\n"]
+
+
+def test_live_units_wait_at_most_the_lateness_and_later_ones_are_counted() -> None:
+    order = TimeOrder(1.0)
+    order.add_source(0, 0.0)
+    order.add_source(1, 0.0)
+    assert order.add(0, [unit(0, 0, 10.0)], 0.2) + order.release(0.2) == []
+    assert order.next_deadline() == 1.2
+    assert names(order.release(1.2)) == [b"0-0\n"]  # source 1 said nothing: 0-0 goes when its time is up
+    # source 1's earlier line now comes too late: out at once, and counted
+    assert names(order.add(1, [unit(1, 0, 9.0)], 1.3)) == [b"1-0\n"]
+    assert order.late == 1
+
+
+def test_a_quiet_source_does_not_hold_the_others_back() -> None:
+    order = TimeOrder(1.0)
+    order.add_source(0, 0.0)
+    order.add_source(1, 0.0)
+    order.add(1, [unit(1, 0, 1.0)], 0.0)
+    order.release(0.0)
+    # source 1 is past 1.0 and quiet since 0.0; at 1.5 source 0's line at 2.0 need not wait for it
+    assert names(order.add(0, [unit(0, 0, 2.0)], 1.5) + order.release(1.5)) == [b"1-0\n", b"0-0\n"]
+
+
+def test_a_runs_of_one_source_comes_as_one_release_and_each_source_keeps_its_order() -> None:
+    order = TimeOrder(None)
+    for key in (0, 1):
+        order.add_source(key, 0.0)
+    order.add(0, [unit(0, 0, 1.0), unit(0, 1, 2.0), unit(0, 2, 0.5), unit(0, 3, 9.0)], 0.0)
+    order.add(1, [unit(1, 0, 5.0)], 0.0)
+    order.end(0)
+    order.end(1)
+    releases = order.release(0.0)
+    # 0-2 is earlier than 0-1 but stays after it: a file's order is never changed
+    assert [(k, [c.data for c in cs]) for k, cs in releases] == [
+        (0, [b"0-0\n", b"0-1\n", b"0-2\n"]),
+        (1, [b"1-0\n"]),
+        (0, [b"0-3\n"]),
+    ]
+
+
+def test_untimed_lines_take_the_time_before_them_and_the_window_keeps_by_it() -> None:
+    times = {b"a 5\n": 5.0, b"b 8\n": 8.0, b"c 12\n": 12.0}
+    clock = SourceClock(times.get, Window(since=6.0, until=10.0))
+    data = b"untimed\na 5\n  at x\nb 8\n  at y\nc 12\n"
+    units = clock.units([Chunk(data, len(data))])
+    b_end = data.index(b"b 8\n") + 4
+    assert [(t, c.data, c.end) for t, c in units] == [(8.0, b"b 8\n", b_end), (8.0, b"  at y\n", b_end + 7)]
+    assert [c.time for _, c in units] == [8.0, None]
