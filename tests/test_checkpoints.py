@@ -39,10 +39,17 @@ def crash_and_restart(paths: list[Path], out: Path, state: Path, engine: Engine,
     assert run_cli("follow", *args, "--no-follow").returncode == 0
     procs = [writer([p], *w) for p, w in zip(paths, writers, strict=True)]
     hit = 0
-    for _ in range(KILLS):
+    for n in range(KILLS):
         before = out.stat().st_size if out.exists() else 0
         proc = start_tailmerge("follow", *args, stdout=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.3, 0.75))
+        writing = any(w.poll() is None for w in procs)
+        if n % 2 and writing:  # every other kill lands once the merger writes (a loaded machine starts it slowly)
+            deadline = time.monotonic() + 2
+            while time.monotonic() < deadline and not (out.exists() and out.stat().st_size > before):
+                time.sleep(0.01)
+            time.sleep(rng.uniform(0.0, 0.3))
+        else:  # the others at any moment, start-up included
+            time.sleep(rng.uniform(0.1, 0.75))
         proc.send_signal(signal.SIGKILL)
         _, err = proc.communicate(timeout=10)
         assert b"Traceback" not in err, err.decode()

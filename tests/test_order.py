@@ -5,11 +5,13 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tailmerge.core import Chunk, SourceClock, TimeOrder, Window
+from tailmerge.core import NO_TIME, Chunk, SourceClock, TimedRun, TimeOrder, Window
 
 
-def unit(source: int, n: int, time: float | None) -> tuple[float | None, Chunk]:
-    return time, Chunk(b"%d-%d\n" % (source, n), n + 1, time=time)
+def unit(source: int, n: int, time: float | None) -> TimedRun:
+    """A run of one line ``source-n`` at ``time``."""
+    data = b"%d-%d\n" % (source, n)
+    return TimedRun(Chunk(data, n + 1), [len(data)], [NO_TIME if time is None else time], [time])
 
 
 def names(releases: list[tuple[int, list[Chunk]]]) -> list[bytes]:
@@ -94,11 +96,33 @@ def test_a_runs_of_one_source_comes_as_one_release_and_each_source_keeps_its_ord
     ]
 
 
+def test_runs_are_released_as_slices_of_their_chunk_with_exact_offsets() -> None:
+    parse = {b"a 1": 1.0, b"b 3": 3.0, b"c 5": 5.0, b"d 2": 2.0, b"e 4": 4.0}.get
+    first, second = SourceClock(parse), SourceClock(parse)
+    one, two = b"a 1\nb 3\nc 5\n", b"d 2\ne 4\n"
+    order = TimeOrder(None)
+    order.add_source(0, 0.0)
+    order.add_source(1, 0.0)
+    order.add(0, first.runs([Chunk(one, 100 + len(one))]), 0.0)
+    order.add(1, second.runs([Chunk(two, len(two))]), 0.0)
+    order.end(0)
+    order.end(1)
+    out = [(k, c.data, c.end, c.times) for k, cs in order.release(0.0) for c in cs]
+    assert out == [
+        (0, b"a 1\n", 104, (1.0,)),
+        (1, b"d 2\n", 4, (2.0,)),
+        (0, b"b 3\n", 108, (3.0,)),
+        (1, b"e 4\n", 8, (4.0,)),
+        (0, b"c 5\n", 112, (5.0,)),
+    ]
+
+
 def test_untimed_lines_take_the_time_before_them_and_the_window_keeps_by_it() -> None:
-    times = {b"a 5\n": 5.0, b"b 8\n": 8.0, b"c 12\n": 12.0}
+    times = {b"a 5": 5.0, b"b 8": 8.0, b"c 12": 12.0}
     clock = SourceClock(times.get, Window(since=6.0, until=10.0))
     data = b"untimed\na 5\n  at x\nb 8\n  at y\nc 12\n"
-    units = clock.units([Chunk(data, len(data))])
+    (run,) = clock.runs([Chunk(data, len(data))])
+    kept = run.piece(0, len(run.ends))
     b_end = data.index(b"b 8\n") + 4
-    assert [(t, c.data, c.end) for t, c in units] == [(8.0, b"b 8\n", b_end), (8.0, b"  at y\n", b_end + 7)]
-    assert [c.time for _, c in units] == [8.0, None]
+    assert (kept.data, kept.end, kept.times) == (b"b 8\n  at y\n", b_end + 7, (8.0, None))
+    assert run.times == [8.0, 8.0]

@@ -64,9 +64,12 @@ while True:  # this user's inotify instances, used up for real
     except OSError as e:
         assert e.errno == errno.EMFILE, e
         break
+errors = open(os.path.join(folder, "stderr"), "w+b")
 merger = subprocess.Popen([sys.executable, "-m", "tailmerge", "follow", src, "-o", out, "--engine", engine,
-                           "--poll-interval", "0.05"], stderr=subprocess.PIPE)
-time.sleep(1.0)
+                           "--poll-interval", "0.05"], stderr=errors)
+deadline = time.monotonic() + 10  # the instances are given back only once the merger has met the refusal
+while time.monotonic() < deadline and b"inotify is not available" not in open(errors.name, "rb").read():
+    time.sleep(0.02)
 for hog in hogs:
     hog.close()
 with open(src, "ab") as f:
@@ -75,9 +78,9 @@ deadline = time.monotonic() + 10
 while time.monotonic() < deadline and not (os.path.exists(out) and open(out, "rb").read()):
     time.sleep(0.02)
 merger.send_signal(signal.SIGTERM)
-_, err = merger.communicate(timeout=5)
+merger.wait(timeout=5)
 sys.stdout.buffer.write(open(out, "rb").read())
-sys.stderr.buffer.write(err)
+sys.stderr.buffer.write(open(errors.name, "rb").read())
 """
 
 

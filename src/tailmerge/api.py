@@ -43,6 +43,8 @@ class MergeStats:
     elapsed: float = 0.0
     per_source: dict[str, int] = field(default_factory=dict)
     """Bytes read from each source path (lines are not counted: raw output never looks at each line)."""
+    late: int = 0
+    """With ``order="time"``: lines that came after later ones had been written (beyond ``lateness``)."""
 
 
 # -- building a run ---------------------------------------------------------------------------------
@@ -115,6 +117,7 @@ def _stats(run: Run, sink: FileSink, started: float, written_before: int) -> Mer
         sources=len(run.merge.origins),
         elapsed=time.monotonic() - started,
         per_source=dict(run.merge.consumed),
+        late=run.merge.order.late if run.merge.order is not None else 0,
     )
 
 

@@ -94,12 +94,12 @@ class Merge:
         """What may go out now, in order, once ``chunks`` came in (timed, windowed, reordered)."""
         if self.timing is None:
             return [(origin, chunks)]
-        units = self._clocks[origin.index].units(chunks)
+        runs = self._clocks[origin.index].runs(chunks)
         if self.order is None:
-            return [(origin, [c for _, c in units])] if units else []
+            return [(origin, [r.piece(0, len(r.ends)) for r in runs])] if runs else []
         order, now = self.order, time.monotonic()
         before = order.next_deadline()
-        out = self._origins(order.add(origin.index, units, now) + order.release(now))
+        out = self._origins(order.add(origin.index, runs, now) + order.release(now))
         if order.next_deadline() != before:
             self.on_due()
         return out

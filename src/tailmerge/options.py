@@ -208,7 +208,7 @@ class Options:
         if self.order not in ORDERS:
             raise ValueError(f"unknown order {self.order!r}; choose from {', '.join(ORDERS)}")
         check_number("lateness", self.lateness, 0.0)
-        if self.timed:
+        if self.timed or any(v is not None for v in (self.tz, self.time_format, self.time_regex)):
             self.window(0.0)  # bad times, formats and zones are refused now, not when the run starts
         if isinstance(self.exclude, str):
             raise TypeError("exclude must be a list of patterns, not a single string")
@@ -249,7 +249,10 @@ class Options:
         from .core.timestamps import TimeParser, parse_tz
 
         zone = parse_tz(self.tz) if self.tz is not None else None
-        return TimeParser(time_format=self.time_format, time_regex=self.time_regex, tz=zone).parse
+        try:
+            return TimeParser(time_format=self.time_format, time_regex=self.time_regex, tz=zone).parse
+        except re.error as e:
+            raise ValueError(f"--time-regex {self.time_regex!r} is not a regular expression: {e}") from None
 
     @property
     def poll_max(self) -> float:

@@ -5,12 +5,13 @@ from .order import Release, TimeOrder
 from .pace import Follower, Wait, pace
 from .positions import FINGERPRINT_BYTES, Change, Identity, follow_path, look
 from .records import DEFAULT_MAX_RECORD_BYTES, PRESETS, Framing, RecordFramer, record_starts
-from .timing import SourceClock, Timed, Window
+from .timing import NO_TIME, SourceClock, TimedRun, Window
 
 __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
     "DEFAULT_MAX_RECORD_BYTES",
     "FINGERPRINT_BYTES",
+    "NO_TIME",
     "PRESETS",
     "Change",
     "Chunk",
@@ -22,7 +23,7 @@ __all__ = [
     "Release",
     "SourceClock",
     "TimeOrder",
-    "Timed",
+    "TimedRun",
     "Wait",
     "Window",
     "follow_path",

@@ -27,8 +27,8 @@ class Chunk:
     tailmerge added (a line cut at ``max_line_bytes``, or a final line with no newline); its bytes in the
     source then end one byte earlier. ``cut`` is true on each piece of a line cut at ``max_line_bytes``
     but the last. ``record`` is true when the run is one multiline record (``core.records``): it counts as
-    one unit, its lines are not told apart. ``time``: the epoch seconds parsed from the start of the
-    run's one line or record, when the run is timed (``--order time``, ``--since``, ``--until``).
+    one unit, its lines are not told apart. ``times``: when lines are timed (``--order time``, ``--since``,
+    ``--until``), the epoch seconds parsed from the start of each line (or record), None where none was.
     """
 
     data: bytes
@@ -37,7 +37,7 @@ class Chunk:
     file: Identity | None = None
     cut: bool = False
     record: bool = False
-    time: float | None = None
+    times: tuple[float | None, ...] | None = None
 
     @property
     def start(self) -> int:

@@ -22,27 +22,33 @@ from __future__ import annotations
 
 import heapq
 import math
+from bisect import bisect_left, bisect_right
 from collections import deque
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from .framing import Chunk
+from .timing import NO_TIME, TimedRun
 
 __all__ = ["Release", "TimeOrder"]
-
-NEVER = -math.inf
 
 
 @dataclass(slots=True)
 class _Queue:
-    """One source's units not yet released: (time, chunk), one line or record each."""
+    """One source's runs not yet released, the first from unit ``pos`` on."""
 
-    units: deque[tuple[float, Chunk]] = field(default_factory=deque)
-    last_time: float = NEVER  # the time of its last unit (its watermark): it will not go back before it
+    runs: deque[TimedRun] = field(default_factory=deque)
+    pos: int = 0
+    last_time: float = NO_TIME  # the time of its last unit (its watermark): it will not go back before it
     last_arrival: float = 0.0
     held: int = 0  # bytes
     added: int = 0  # units queued so far
     released: int = 0  # of which released
     ended: bool = False
+
+    @property
+    def head(self) -> float:
+        return self.runs[0].times[self.pos]
 
 
 @dataclass(slots=True)
@@ -67,7 +73,7 @@ class TimeOrder:
         self._queues: dict[int, _Queue] = {}
         self._heads: list[tuple[float, int]] = []  # (time, key) of each non-empty queue's first unit
         self._arrivals: deque[_Arrival] = deque()  # live mode: the oldest first
-        self._released_time = NEVER
+        self._released_time = NO_TIME
         self.late = 0
         """Units that came after later ones had been released (live mode)."""
 
@@ -87,25 +93,36 @@ class TimeOrder:
     def empty(self) -> bool:
         return not self._heads
 
-    def add(self, key: int, units: list[tuple[float | None, Chunk]], now: float) -> list[Release]:
-        """Queue a source's units (in its order); return those released at once because they are late."""
+    def add(self, key: int, runs: list[TimedRun], now: float) -> list[Release]:
+        """Queue a source's runs (in its order); return units released at once because they are late."""
         q = self._queues[key]
         q.last_arrival = now
         late: list[Chunk] = []
-        for time, chunk in units:
-            t = q.last_time if time is None or time < q.last_time else time
-            q.last_time = t
-            if not q.units and t < self._released_time and self.lateness is not None:
-                # later units were released already: holding this one cannot put it back in place
-                self.late += 1
-                late.append(chunk)
-                continue
-            if not q.units:
-                heapq.heappush(self._heads, (t, key))
-            q.units.append((t, chunk))
-            q.held += len(chunk.data)
-            q.added += 1
-        if self.lateness is not None and q.units:
+        for run in runs:
+            times = run.times
+            # a unit earlier than the one before it in its source waits as if it had that one's time
+            if times[0] < q.last_time or any(b < a for a, b in pairwise(times)):
+                last = q.last_time
+                for i, t in enumerate(times):
+                    last = times[i] = t if t > last else last
+            start = 0
+            if not q.runs and self.lateness is not None and times[0] < self._released_time:
+                # later units were released already: holding these cannot put them back in place
+                start = bisect_left(times, self._released_time)
+                self.late += start
+                late.append(run.piece(0, start))
+                if start == len(times):
+                    q.last_time = times[-1]
+                    continue
+                run = TimedRun(run.piece(start, len(times)), [e - run.ends[start - 1] for e in run.ends[start:]],
+                               times[start:], run.own[start:])  # fmt: skip
+            if not q.runs:
+                heapq.heappush(self._heads, (run.times[0], key))
+            q.runs.append(run)
+            q.held += len(run.chunk.data)
+            q.added += len(run.times)
+            q.last_time = run.times[-1]
+        if self.lateness is not None and q.runs:
             self._arrivals.append(_Arrival(now, key, q.last_time, q.added))
         return [(key, late)] if late else []
 
@@ -123,21 +140,37 @@ class TimeOrder:
             _, key = heapq.heappop(heads)
             q = self._queues[key]
             rival = min(cap, heads[0]) if heads else cap
-            chunks: list[Chunk] = []
-            units = q.units
-            while units and (units[0][0], key) < rival:  # a run of this source before every other's first
-                t, chunk = units.popleft()
-                q.held -= len(chunk.data)
-                chunks.append(chunk)
-                self._released_time = t
-            q.released += len(chunks)
-            if units:
-                heapq.heappush(heads, (units[0][0], key))
+            chunks = self._take(q, key, rival)
+            if q.runs:
+                heapq.heappush(heads, (q.head, key))
             elif self._blocks(q, now):  # it may yet deliver units from its last time on
                 bound = min(bound, (q.last_time, key))
                 cap = max(bound, expired)
             out.append((key, chunks))
         return out
+
+    def _take(self, q: _Queue, key: int, rival: tuple[float, float]) -> list[Chunk]:
+        """The source's units that come before ``rival`` (time, key), as chunks."""
+        chunks: list[Chunk] = []
+        rival_time, rival_key = rival
+        while q.runs:
+            run = q.runs[0]
+            # units (t, key) < rival: t < rival_time, or t == rival_time when this source comes first
+            cut = bisect_right if key < rival_key else bisect_left
+            stop = cut(run.times, rival_time, q.pos)
+            if stop == q.pos:
+                break
+            chunks.append(run.piece(q.pos, stop))
+            q.released += stop - q.pos
+            self._released_time = run.times[stop - 1]
+            if stop < len(run.times):
+                q.held -= run.ends[stop - 1] - (run.ends[q.pos - 1] if q.pos else 0)
+                q.pos = stop
+                break
+            q.held -= len(run.chunk.data) - (run.ends[q.pos - 1] if q.pos else 0)
+            q.runs.popleft()
+            q.pos = 0
+        return chunks
 
     def flush(self) -> list[Release]:
         """Every unit still held, in time order (the run is over)."""
@@ -165,16 +198,16 @@ class TimeOrder:
         """Units before this (time, key) may go: no source that blocks is behind it."""
         bound = (math.inf, math.inf)
         for key, q in self._queues.items():
-            if not q.units and self._blocks(q, now):
+            if not q.runs and self._blocks(q, now):
                 bound = min(bound, (q.last_time, key))
         return bound
 
     def _expired_until(self, now: float) -> float:
         """Live mode: the latest time of the units held ``lateness`` or longer (they go, and all before them)."""
         if self.lateness is None:
-            return NEVER
+            return NO_TIME
         self._drop_released()
-        latest = NEVER
+        latest = NO_TIME
         cutoff = now - self.lateness
         for arrival in self._arrivals:
             if arrival.at > cutoff:

@@ -1,8 +1,10 @@
-"""Timed units: a source's lines (or records) one by one, each with the time at its start, kept or
-skipped by a time window (``--since``/``--until``).
+"""Timed runs: a source's lines (or records) with the time at the start of each, kept or skipped by a time
+window (``--since``/``--until``).
 
 Pure: the parser is handed in (``core.timestamps.TimeParser.parse`` in a run), so this is tested with any
-function from bytes to a time. Only runs that order by time or filter by a window pay for it.
+function from bytes to a time. Only runs that order by time or filter by a window pay for it. A run keeps
+its chunk's bytes as they are and knows where each unit ends in them, so ordering and windowing slice
+bytes instead of making an object per line.
 """
 
 from __future__ import annotations
@@ -10,13 +12,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from itertools import accumulate
 
 from .framing import Chunk
 
-__all__ = ["SourceClock", "Timed", "Window"]
+__all__ = ["NO_TIME", "SourceClock", "TimedRun", "Window"]
 
-Timed = tuple[float | None, Chunk]
-"""A unit (one line or one record) and its time: its own, or the time of the unit before it."""
+NO_TIME = -math.inf  # the time of units before a source's first timestamp: they go first
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,42 +28,83 @@ class Window:
     since: float | None = None
     until: float | None = None
 
-    def keeps(self, time: float | None) -> bool:
-        t = -math.inf if time is None else time
-        return (self.since is None or t >= self.since) and (self.until is None or t <= self.until)
+    def keeps(self, time: float) -> bool:
+        return (self.since is None or time >= self.since) and (self.until is None or time <= self.until)
 
     @property
     def bounded(self) -> bool:
         return self.since is not None or self.until is not None
 
 
+@dataclass(slots=True)
+class TimedRun:
+    """Units of one chunk: where each ends in ``chunk.data``, its time for ordering (its own, else the one
+    before it; never decreasing within a source once ordered) and its own parsed time (or None)."""
+
+    chunk: Chunk
+    ends: list[int]
+    times: list[float]
+    own: list[float | None]
+
+    def piece(self, start: int, stop: int) -> Chunk:
+        """Units ``start``..``stop`` as one chunk, their own times attached."""
+        c = self.chunk
+        own = tuple(self.own[start:stop])
+        if start == 0 and stop == len(self.ends):
+            return replace(c, times=own)
+        begin = self.ends[start - 1] if start else 0
+        finish = self.ends[stop - 1]
+        return Chunk(c.data[begin:finish], c.end - (len(c.data) - finish), file=c.file, times=own)
+
+
 class SourceClock:
-    """One source's units with their times. A unit without a time of its own takes the time of the
-    unit before it in the same source (a traceback's lines, a file's untimed first lines: no time yet)."""
+    """One source's chunks as timed runs. A unit without a time of its own takes the time of the unit
+    before it in the same source (a traceback's lines; a file's untimed first lines: ``NO_TIME``)."""
 
     def __init__(self, parse: Callable[[bytes], float | None], window: Window | None = None) -> None:
         self._parse = parse
         self._window = window if window is not None and window.bounded else None
-        self.last: float | None = None
+        self.last = NO_TIME
 
-    def units(self, chunks: list[Chunk]) -> list[Timed]:
-        """Split ``chunks`` into units, each carrying its parsed time (``Chunk.time``); units outside the
-        window are left out."""
-        parse, window = self._parse, self._window
-        out: list[Timed] = []
-        last = self.last
+    def runs(self, chunks: list[Chunk]) -> list[TimedRun]:
+        """``chunks`` as timed runs, leaving out the units outside the window (a gap splits a run)."""
+        out: list[TimedRun] = []
         for c in chunks:
             if c.added_newline or c.record:
-                own = parse(c.data)
-                last = own if own is not None else last
-                if window is None or window.keeps(last):
-                    out.append((last, replace(c, time=own) if own is not None else c))
+                units = [c.data]
+                ends = [len(c.data)]
+            else:
+                units = c.data.split(b"\n")
+                units.pop()  # the empty piece after the last newline
+                ends = list(accumulate(len(u) + 1 for u in units))
+            own = list(map(self._parse, units))
+            times = []
+            last = self.last
+            for t in own:
+                if t is not None:
+                    last = t
+                times.append(last)
+            self.last = last
+            run = TimedRun(c, ends, times, own)
+            out.extend(self._windowed(run) if self._window is not None else [run])
+        return out
+
+    def _windowed(self, run: TimedRun) -> list[TimedRun]:
+        assert self._window is not None
+        keeps = [self._window.keeps(t) for t in run.times]
+        if all(keeps):
+            return [run]
+        out = []
+        i, n = 0, len(keeps)
+        while i < n:
+            if not keeps[i]:
+                i += 1
                 continue
-            file = c.file
-            for data, end in c.line_ends():
-                own = parse(data)
-                last = own if own is not None else last
-                if window is None or window.keeps(last):
-                    out.append((last, Chunk(data, end, file=file, time=own)))
-        self.last = last
+            j = i
+            while j < n and keeps[j]:
+                j += 1
+            piece = run.piece(i, j)
+            base = run.ends[i - 1] if i else 0
+            out.append(TimedRun(piece, [e - base for e in run.ends[i:j]], run.times[i:j], run.own[i:j]))
+            i = j
         return out

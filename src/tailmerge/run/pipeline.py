@@ -1,7 +1,7 @@
-"""One run of the pipeline: sources and their waker, the stop token, the merge, and the two drivers.
+"""One run of the pipeline: sources and their waker, the stop token and the merge.
 
 The start, supervision and stop sequence lives here once, in a blocking and an awaiting form (the
-declared twins ``execute_blocking``/``execute_async``, as ``drive_blocking``/``drive_async`` are); an
+declared twins ``execute_blocking``/``execute_async``); the followers are driven by ``run.drivers``; an
 engine only says how a follower waits and where it hands over (``run.engines``).
 """
 
@@ -12,17 +12,18 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
 from ..bridge import StopToken, call_soon
-from ..core import Follower, Framing, Identity, Wait, pace, record_starts
+from ..core import Follower, Framing, Identity, record_starts
 from ..merge import Merge
 from ..options import Options
 from ..sinks import Origin
 from ..sources import Discovery, Ledger, Source, Stdin
-from ..watch import Signal, Watcher, make_watcher
+from ..watch import Watcher, make_watcher
+from .drivers import Drivers
 
 __all__ = ["Engine", "Run"]
 
@@ -48,7 +49,7 @@ class Engine(Protocol):
         """Await every follower's end, then the waker's (the awaiting sequence)."""
 
 
-class Run:
+class Run(Drivers):
     """The shared state of one run. Thread-safe where the threads engine needs it."""
 
     def __init__(
@@ -175,6 +176,7 @@ class Run:
             engine.join_blocking()
             self.watcher.close()
             self._finish(self.merge.flush)
+            self._report_late()
 
     async def execute_async(self, engine: Engine) -> None:
         """Await until every follower is done or the run is stopped."""
@@ -203,6 +205,7 @@ class Run:
                 await self.merge.aflush()
             except Exception as e:
                 self.token.fail(e)
+            self._report_late()
 
     def raise_failure(self) -> None:
         """Raise the first error of the run (a follower's, or a sink's, even one met while finishing)."""
@@ -223,6 +226,16 @@ class Run:
             flush()
         except Exception as e:
             self.token.fail(e)
+
+    def _report_late(self) -> None:
+        order = self.merge.order
+        if order is not None and order.late:
+            log.warning(
+                "%d lines came more than %g s (--lateness) after later ones were written; each was written "
+                "when it came, out of time order",
+                order.late,
+                self.options.lateness,
+            )
 
     def _wait_left(self) -> float | None:
         """How long the run's loop may sleep: until idle, or until held units are due."""
@@ -268,125 +281,6 @@ class Run:
             with self._lock:
                 self._alive -= 1
             self._check_done()
-
-    # -- the drivers ----------------------------------------------------------------------------
-
-    def _plan(self, follower: Follower[T], event_driven: bool) -> Iterator[list[T] | Wait]:
-        o = self.options
-        return pace(
-            follower, follow=o.follow, event_driven=event_driven, poll_interval=o.poll_interval, poll_max=o.poll_max
-        )
-
-    @contextmanager
-    def _subscribed(self, follower: Follower[Any], signal: Signal, wake: Callable[[], None]) -> Iterator[bool]:
-        """Register ``signal`` with the waker, and ``wake`` with the stop token, while ``follower`` is
-        driven; yields whether the follower is event-driven (else it polls)."""
-        handle = self.token.on_stop(wake)
-        # a file is watched by name; discovery and standard input say themselves how they are woken (the
-        # stdin reader is a thread of its own: it wakes through ``wake``, which is safe from any thread)
-        watched = follower if isinstance(follower, Discovery | Stdin) else None
-        try:
-            if watched is not None:
-                event_driven = watched.watch(self.watcher, _Wake(wake) if isinstance(watched, Stdin) else signal)
-            else:
-                event_driven = self.watcher.watch_file(follower.path, signal)
-        except OSError:
-            event_driven = False
-        try:
-            yield event_driven
-        finally:
-            if watched is not None:
-                watched.unwatch(self.watcher, signal)
-            else:
-                self.watcher.unwatch_file(follower.path, signal)
-            self.token.forget(handle)
-
-    def drive_blocking(self, follower: Follower[T], hand_over: Callable[[list[T]], None]) -> None:
-        """Follow until done or stopped, blocking this thread between looks (the note's ``tail_file``).
-
-        Stopping is looked at before the plan is resumed, never between a read and its hand-over: lines
-        read are always handed over, and nothing more is read once the run is stopping."""
-        signal = threading.Event()
-        with self._alive_while(follower), self._subscribed(follower, signal, signal.set) as event_driven:
-            gate = self.gate
-            gate.acquire()
-            try:
-                complete = True
-                for action in self._plan(follower, event_driven):
-                    if isinstance(action, Wait):
-                        gate.release()
-                        signal.wait(action.timeout)
-                        signal.clear()
-                        if self.token.is_set():
-                            # leave without queueing for the gate: 10,000 followers stopping at once would
-                            # otherwise take turns, eight at a time
-                            gate = _NO_GATE
-                        gate.acquire()
-                    else:
-                        hand_over(action)
-                    if self.token.is_set():
-                        complete = False
-                        break
-                if final := follower.finish(complete):
-                    hand_over(final)
-            except BaseException as e:
-                self.token.fail(e)
-                _close(follower)
-            finally:
-                gate.release()
-
-    async def drive_async(self, follower: Follower[T], hand_over: Callable[[list[T]], Awaitable[None]]) -> None:
-        """Follow until done or stopped, awaiting between looks; as ``drive_blocking``."""
-        signal = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        with self._alive_while(follower), self._subscribed(follower, signal, lambda: call_soon(loop, signal.set)) as ev:
-            try:
-                complete = True
-                for action in self._plan(follower, ev):
-                    if isinstance(action, Wait):
-                        try:
-                            async with asyncio.timeout(action.timeout):  # None: until signalled
-                                await signal.wait()
-                        except TimeoutError:
-                            pass
-                        signal.clear()
-                    else:
-                        await hand_over(action)
-                        await asyncio.sleep(0)  # let the other followers have the loop between batches
-                    if self.token.is_set():
-                        complete = False
-                        break
-                if final := follower.finish(complete):
-                    await hand_over(final)
-            except asyncio.CancelledError:
-                _close(follower)
-                raise
-            except Exception as e:
-                self.token.fail(e)
-                _close(follower)
-
-
-class _Wake:
-    """A signal whose ``set()`` is the follower's thread-safe wake-up."""
-
-    def __init__(self, wake: Callable[[], None]) -> None:
-        self.set = wake
-
-
-class _NoGate:
-    def acquire(self) -> None:
-        pass
-
-    def release(self) -> None:
-        pass
-
-
-_NO_GATE: Any = _NoGate()
-
-
-def _close(follower: Follower[Any]) -> None:
-    if isinstance(follower, Source):
-        follower.close()
 
 
 def troubled(run: Run) -> list[str]:

@@ -6,11 +6,12 @@ Formatting is pure: chunks in, bytes out.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import logging
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from json.encoder import encode_basestring as _json_str  # C: a str as a JSON string literal, UTF-8 kept
 from typing import Literal, get_args
 
@@ -107,16 +108,22 @@ class Formatter:
 
     def _jsonl(self, chunk: Chunk) -> bytes:
         inode = f'"inode": {chunk.file.ino}, ' if chunk.file is not None else ""
-        when = f'"time": {chunk.time!r}, ' if chunk.time is not None else ""  # a timed chunk is one unit
-        head = f'{{"path": {self._json_path}, {inode}{when}"offset": '
+        head = f'{{"path": {self._json_path}, {inode}"offset": '
+        heads: Iterable[str] = itertools.repeat(head)
+        if chunk.times is not None:  # each line's own time, where it has one
+            timed = f'{{"path": {self._json_path}, {inode}"time": %r, "offset": '
+            heads = [head if t is None else timed % t for t in chunk.times]
         if chunk.cut or chunk.record:  # one object: a piece of a line, or a whole record (its lines joined)
-            return self._jsonl_line(head, chunk.data, chunk.end, ', "cut": true' if chunk.cut else "")
+            extra = ', "cut": true' if chunk.cut else ""
+            return self._jsonl_line(next(iter(heads)), chunk.data, chunk.end, extra)
         try:
             # the common case: the whole run is UTF-8, decoded once and escaped by json's C encoder
             texts = chunk.data.decode("utf-8").split("\n")[:-1]
         except UnicodeDecodeError:
-            return b"".join(self._jsonl_line(head, line, end) for line, end in chunk.line_ends())
-        lines = (f'{head}{end}, "line": {_json_str(t)}}}\n' for t, end in zip(texts, chunk.ends(), strict=True))
+            pairs = zip(heads, chunk.line_ends(), strict=False)
+            return b"".join(self._jsonl_line(h, line, end) for h, (line, end) in pairs)
+        ends = chunk.ends()
+        lines = (f'{h}{end}, "line": {_json_str(t)}}}\n' for h, t, end in zip(heads, texts, ends, strict=False))
         return "".join(lines).encode()
 
     @staticmethod

@@ -128,12 +128,13 @@ class Output:
                         continue
                     raise OutputError(f"cannot write to {self.name}: {e.strerror}") from e
                 self.bytes += n
-                while n:
-                    if n >= len(views[0]):
-                        n -= len(views.pop(0))
-                    else:
-                        views[0] = views[0][n:]
-                        n = 0
+                done = 0  # buffers written whole: dropped at once, not one by one from the front
+                while n and n >= len(views[done]):
+                    n -= len(views[done])
+                    done += 1
+                del views[:done]
+                if n:
+                    views[0] = views[0][n:]
         return []
 
     def reopen(self) -> None:

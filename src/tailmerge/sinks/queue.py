@@ -65,8 +65,12 @@ class LineQueue:
         path = batch.origin.path
         lines = []
         for c in batch.chunks:
-            if c.added_newline or c.time is not None:  # one piece, or one timed unit
-                lines.append(Line(path, c.data, c.end, c.file, c.cut, c.time))
+            if c.added_newline:
+                lines.append(Line(path, c.data, c.end, c.file, c.cut, c.times[0] if c.times else None))
+            elif c.times is not None:
+                lines.extend(
+                    Line(path, data, end, c.file, time=t) for (data, end), t in zip(c.line_ends(), c.times, strict=True)
+                )
             else:
                 lines.extend(Line(path, data, end, c.file) for data, end in c.line_ends())
         return lines

@@ -1,0 +1,151 @@
+"""The two drivers: how one follower is followed until it is done or the run stops, blocking a thread
+between looks (threads, mixed) or awaiting on the loop (asyncio). They are declared twins: the same
+steps, one waiting on a ``threading.Event``, the other on an ``asyncio.Event``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, TypeVar
+
+from ..bridge import StopToken, call_soon
+from ..core import Follower, Wait, pace
+from ..options import Options
+from ..sources import Discovery, Source, Stdin
+from ..watch import Signal, Watcher
+
+__all__ = ["Drivers"]
+
+T = TypeVar("T")
+
+
+class Drivers:
+    """What a run drives its followers with; ``Run`` supplies the state below."""
+
+    options: Options
+    token: StopToken
+    watcher: Watcher
+    gate: threading.BoundedSemaphore
+
+    def _alive_while(self, follower: Follower[Any]) -> AbstractContextManager[None]:
+        raise NotImplementedError
+
+    def _plan(self, follower: Follower[T], event_driven: bool) -> Iterator[list[T] | Wait]:
+        o = self.options
+        return pace(
+            follower, follow=o.follow, event_driven=event_driven, poll_interval=o.poll_interval, poll_max=o.poll_max
+        )
+
+    @contextmanager
+    def _subscribed(self, follower: Follower[Any], signal: Signal, wake: Callable[[], None]) -> Iterator[bool]:
+        """Register ``signal`` with the waker, and ``wake`` with the stop token, while ``follower`` is
+        driven; yields whether the follower is event-driven (else it polls)."""
+        handle = self.token.on_stop(wake)
+        # a file is watched by name; discovery and standard input say themselves how they are woken (the
+        # stdin reader is a thread of its own: it wakes through ``wake``, which is safe from any thread)
+        watched = follower if isinstance(follower, Discovery | Stdin) else None
+        try:
+            if watched is not None:
+                event_driven = watched.watch(self.watcher, _Wake(wake) if isinstance(watched, Stdin) else signal)
+            else:
+                event_driven = self.watcher.watch_file(follower.path, signal)
+        except OSError:
+            event_driven = False
+        try:
+            yield event_driven
+        finally:
+            if watched is not None:
+                watched.unwatch(self.watcher, signal)
+            else:
+                self.watcher.unwatch_file(follower.path, signal)
+            self.token.forget(handle)
+
+    def drive_blocking(self, follower: Follower[T], hand_over: Callable[[list[T]], None]) -> None:
+        """Follow until done or stopped, blocking this thread between looks (the note's ``tail_file``).
+
+        Stopping is looked at before the plan is resumed, never between a read and its hand-over: lines
+        read are always handed over, and nothing more is read once the run is stopping."""
+        signal = threading.Event()
+        with self._alive_while(follower), self._subscribed(follower, signal, signal.set) as event_driven:
+            gate = self.gate
+            gate.acquire()
+            try:
+                complete = True
+                for action in self._plan(follower, event_driven):
+                    if isinstance(action, Wait):
+                        gate.release()
+                        signal.wait(action.timeout)
+                        signal.clear()
+                        if self.token.is_set():
+                            # leave without queueing for the gate: 10,000 followers stopping at once would
+                            # otherwise take turns, eight at a time
+                            gate = _NO_GATE
+                        gate.acquire()
+                    else:
+                        hand_over(action)
+                    if self.token.is_set():
+                        complete = False
+                        break
+                if final := follower.finish(complete):
+                    hand_over(final)
+            except BaseException as e:
+                self.token.fail(e)
+                _close(follower)
+            finally:
+                gate.release()
+
+    async def drive_async(self, follower: Follower[T], hand_over: Callable[[list[T]], Awaitable[None]]) -> None:
+        """Follow until done or stopped, awaiting between looks; as ``drive_blocking``."""
+        signal = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        with self._alive_while(follower), self._subscribed(follower, signal, lambda: call_soon(loop, signal.set)) as ev:
+            try:
+                complete = True
+                for action in self._plan(follower, ev):
+                    if isinstance(action, Wait):
+                        try:
+                            async with asyncio.timeout(action.timeout):  # None: until signalled
+                                await signal.wait()
+                        except TimeoutError:
+                            pass
+                        signal.clear()
+                    else:
+                        await hand_over(action)
+                        await asyncio.sleep(0)  # let the other followers have the loop between batches
+                    if self.token.is_set():
+                        complete = False
+                        break
+                if final := follower.finish(complete):
+                    await hand_over(final)
+            except asyncio.CancelledError:
+                _close(follower)
+                raise
+            except Exception as e:
+                self.token.fail(e)
+                _close(follower)
+
+
+class _Wake:
+    """A signal whose ``set()`` is the follower's thread-safe wake-up."""
+
+    def __init__(self, wake: Callable[[], None]) -> None:
+        self.set = wake
+
+
+class _NoGate:
+    def acquire(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
+
+
+_NO_GATE: Any = _NoGate()
+
+
+def _close(follower: Follower[Any]) -> None:
+    if isinstance(follower, Source):
+        follower.close()

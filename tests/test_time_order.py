@@ -1,0 +1,169 @@
+"""Time order (--order time), the time window (--since/--until), and the lines' times through the API."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tailmerge
+from tailmerge.options import Engine
+
+from .conftest import file_lines, run_cli, wait_for
+from .conftest import tailmerge as start_tailmerge
+
+BASE = datetime(2026, 11, 25, 21, 0, 0, tzinfo=UTC).timestamp()
+
+
+def stamp(t: float) -> bytes:
+    """An RFC 3339 time with milliseconds, as a logger writes it."""
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3].encode() + b"Z"
+
+
+def write_log(path: Path, times: list[float], name: str) -> list[bytes]:
+    lines = [stamp(BASE + t) + b" %s %d\n" % (name.encode(), n) for n, t in enumerate(times)]
+    path.write_bytes(b"".join(lines))
+    return lines
+
+
+sorted_offsets = st.lists(st.integers(0, 40).map(lambda n: n / 4), max_size=15).map(sorted)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(sorted_offsets, min_size=1, max_size=4))
+def test_an_exact_time_merge_is_a_stable_sort_of_every_record(tmp_path_factory: pytest.TempPathFactory,
+                                                               sources: list[list[float]]) -> None:  # fmt: skip
+    folder = tmp_path_factory.mktemp("sorted")
+    paths, everything = [], []
+    for k, times in enumerate(sources):
+        path = folder / f"s{k}.log"
+        lines = write_log(path, times, f"s{k}")
+        paths.append(path)
+        everything += [(t, k, n, line) for n, (t, line) in enumerate(zip(times, lines, strict=True))]
+    merged = [line.data for line in tailmerge.follow(paths, follow=False, order="time")]
+    assert merged == [line for *_, line in sorted(everything)]
+
+
+def test_no_follow_time_order_on_every_engine_with_untimed_first_lines(tmp_path: Path, engine: Engine) -> None:
+    a, b = tmp_path / "a.log", tmp_path / "b.log"
+    a_lines = write_log(a, [0, 2, 4], "a")
+    b_lines = [b"banner without a time\n", *write_log(b, [1, 3], "b")]
+    b_lines.insert(2, b"  continued, no time\n")  # takes the time of the line before it
+    b.write_bytes(b"".join(b_lines))
+    out = tmp_path / "out.log"
+    res = run_cli("follow", str(a), str(b), "--no-follow", "--order", "time", "--engine", engine, "-o", str(out))
+    assert res.returncode == 0, res.stderr
+    assert file_lines(out) == [b_lines[0], a_lines[0], b_lines[1], b_lines[2], a_lines[1], b_lines[3], a_lines[2]]
+
+
+def test_since_and_until_keep_a_window_absolute_or_relative(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    lines = write_log(log, [0, 60, 120, 180], "x")
+    since, until = stamp(BASE + 30).decode(), stamp(BASE + 150).decode()
+    res = run_cli("follow", str(log), "--no-follow", "--since", since, "--until", until)
+    assert res.returncode == 0 and res.stdout == lines[1] + lines[2]
+    recent = tmp_path / "recent.log"
+    now = time.time()
+    recent.write_bytes(b"".join(stamp(now - ago) + b" ago %d\n" % ago for ago in (7200, 1800, 60)))
+    res = run_cli("follow", str(recent), "--no-follow", "--since", "1h")
+    assert res.stdout.splitlines() == [line for line in recent.read_bytes().splitlines() if b"ago 7200" not in line]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--since", "yesterday-ish"), b"yesterday-ish"),
+        (("--since", "2026-11-26", "--until", "2026-11-25"), b"after"),
+        (("--tz", "Mars/Olympus"), b"Mars/Olympus"),
+        (("--order", "time", "--time-regex", "(unclosed"), b"(unclosed"),
+        (("--order", "time", "--lateness", "nan"), b"nan"),
+    ],
+)
+def test_bad_times_zones_and_patterns_are_usage_errors(tmp_path: Path, args: tuple[str, ...], message: bytes) -> None:
+    log = tmp_path / "a.log"
+    log.write_bytes(b"x\n")
+    res = run_cli("follow", str(log), "--no-follow", *args)
+    assert res.returncode == 2 and b"usage: tailmerge follow" in res.stderr and message in res.stderr
+
+
+def test_lines_carry_their_time_in_the_api_and_in_jsonl(tmp_path: Path) -> None:
+    log = tmp_path / "a.log"
+    write_log(log, [0.5, 1.25], "a")
+    lines = list(tailmerge.follow([log], follow=False, order="time"))
+    assert [line.time for line in lines] == [BASE + 0.5, BASE + 1.25]
+    res = run_cli("follow", str(log), "--no-follow", "--order", "time", "--format", "jsonl")
+    assert [json.loads(o)["time"] for o in res.stdout.splitlines()] == [BASE + 0.5, BASE + 1.25]
+
+
+SKEWED_WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from datetime import datetime, timezone
+    path, skew, count, name = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    with open(path, "ab", buffering=0) as f:
+        for n in range(count):
+            t = datetime.fromtimestamp(time.time() - skew, timezone.utc)
+            f.write(("%s %s %d\\n" % (t.strftime("%Y-%m-%dT%H:%M:%S.%f"), name, n)).encode())
+            time.sleep(0.005)
+    """
+)
+
+
+def test_live_writers_with_skewed_clocks_come_out_in_time_order(tmp_path: Path, engine: Engine) -> None:
+    logs = [tmp_path / f"w{i}.log" for i in range(4)]
+    for log in logs:
+        log.touch()
+    out = tmp_path / "out.log"
+    proc = start_tailmerge("follow", *map(str, logs), "-o", str(out), "--order", "time", "--lateness", "0.5",
+                           "--tz", "UTC", "--engine", engine)  # fmt: skip
+    count = 200
+    writers = [
+        subprocess.Popen([sys.executable, "-c", SKEWED_WRITER, str(log), str(skew), str(count), f"w{i}"])
+        for i, (log, skew) in enumerate(zip(logs, (0.0, 0.1, 0.2, 0.3), strict=True))
+    ]
+    for w in writers:
+        assert w.wait(timeout=30) == 0
+    wait_for(lambda: len(file_lines(out)) == 4 * count, what="every line")
+    proc.terminate()
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and b"lateness" not in err, err
+    times = [line.split(b" ")[0] for line in file_lines(out)]
+    assert times == sorted(times)
+
+
+def test_an_exact_merge_holds_a_bounded_part_of_each_file(tmp_path: Path) -> None:
+    # every line of late.log is later than every line of early.log: without room to wait for, late.log
+    # would be held whole while early.log is read
+    early, late = tmp_path / "early.log", tmp_path / "late.log"
+    lines = 200_000
+    for path, start in ((early, 0.0), (late, 10**6)):
+        with path.open("wb") as f:
+            f.writelines(stamp(BASE + start + n) + b" %0100d\n" % n for n in range(lines))
+    small = tmp_path / "small.log"
+    write_log(small, [0, 1], "small")
+    code = (
+        "import resource, sys, tailmerge; "
+        "tailmerge.merge(sys.argv[2:], sys.argv[1], follow=False, order='time'); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+
+    def peak_kib(*inputs: Path) -> int:
+        out = tmp_path / "out.log"
+        res = subprocess.run([sys.executable, "-c", code, str(out), *map(str, inputs)], capture_output=True, check=True)
+        assert out.stat().st_size == sum(p.stat().st_size for p in inputs)
+        return int(res.stdout)
+
+    alone = peak_kib(small)
+    held_kib = peak_kib(late, early) - alone
+    assert held_kib < late.stat().st_size // 1024 * 3 // 4, held_kib  # held whole, it would be over 1x
+    merged = file_lines(tmp_path / "out.log")
+    assert merged[lines - 1 : lines + 1] == [stamp(BASE + lines - 1) + b" %0100d\n" % (lines - 1),
+                                             stamp(BASE + 10**6) + b" %0100d\n" % 0]  # fmt: skip
