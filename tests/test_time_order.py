@@ -167,3 +167,35 @@ def test_an_exact_merge_holds_a_bounded_part_of_each_file(tmp_path: Path) -> Non
     merged = file_lines(tmp_path / "out.log")
     assert merged[lines - 1 : lines + 1] == [stamp(BASE + lines - 1) + b" %0100d\n" % (lines - 1),
                                              stamp(BASE + 10**6) + b" %0100d\n" % 0]  # fmt: skip
+
+
+def test_verify_checks_time_order_within_the_lateness(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.log", tmp_path / "b.log"
+    a_lines, b_lines = write_log(a, [0, 2], "a"), write_log(b, [1.5, 3], "b")
+    merged = tmp_path / "m.log"
+    merged.write_bytes(a_lines[0] + a_lines[1] + b_lines[0] + b_lines[1])  # b's 1.5 after a's 2: 0.5 s late
+    inputs = (str(a), str(b), "--merged", str(merged))
+    assert run_cli("verify", *inputs).returncode == 0  # every line once, in each file's order
+    res = run_cli("verify", *inputs, "--order", "time")
+    assert res.returncode == 1 and b"out of time order: output line 3" in res.stdout and b"0.500 s" in res.stdout
+    assert run_cli("verify", *inputs, "--order", "time", "--lateness", "0.5").returncode == 0
+    merged.write_bytes(a_lines[0] + b_lines[0] + a_lines[1] + b_lines[1])
+    res = run_cli("verify", *inputs, "--order", "time")
+    assert res.returncode == 0 and res.stdout.endswith(b"and in time order\n")
+
+
+def test_verify_multiline_checks_whole_records(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.log", tmp_path / "b.log"
+    record = stamp(BASE) + b" a failed\nTraceback (most recent call last):\n  File x\nValueError: boom\n"
+    a.write_bytes(record)
+    b_line = stamp(BASE + 1) + b" b ok\n"
+    b.write_bytes(b_line)
+    merged = tmp_path / "m.log"
+    lines = record.splitlines(keepends=True)
+    merged.write_bytes(b"".join(lines[:2]) + b_line + b"".join(lines[2:]))  # b's line inside a's traceback
+    inputs = (str(a), str(b), "--merged", str(merged))
+    assert run_cli("verify", *inputs).returncode == 0  # line by line it is a merge
+    res = run_cli("verify", *inputs, "--multiline", "python")
+    assert res.returncode == 1 and b"FAIL" in res.stdout
+    merged.write_bytes(record + b_line)
+    assert run_cli("verify", *inputs, "--multiline", "python").returncode == 0

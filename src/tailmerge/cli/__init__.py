@@ -10,9 +10,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 
 from .. import __version__
+from ..core import Framing, record_starts
+from ..core.timestamps import parse_tz
 from ..verify import expand_inputs, verify
 from .follow import UsageError, run_follow
 from .parser import build_parser
@@ -78,9 +81,33 @@ def _verify(ns: argparse.Namespace) -> int:
     for path in [*inputs, ns.merged]:
         if not os.path.isfile(path):
             raise UsageError(f"{path}: no such file")
-    verdict = verify(inputs, ns.merged, format=ns.format, max_line_bytes=ns.max_line_bytes, budget=ns.budget)
+    try:
+        records = _records(ns)
+        tz = parse_tz(ns.tz) if ns.tz is not None else None
+    except (ValueError, re.error) as e:
+        raise UsageError(str(e)) from None
+    lateness = ns.lateness if ns.order == "time" else None
+    verdict = verify(
+        inputs,
+        ns.merged,
+        format=ns.format,
+        max_line_bytes=ns.max_line_bytes,
+        budget=ns.budget,
+        records=records,
+        lateness=lateness,
+        tz=tz,
+    )
     print(("FAIL: " if verdict.ok is False else "") + verdict.message)
     return {True: 0, False: 1, None: 3}[verdict.ok]
+
+
+def _records(ns: argparse.Namespace) -> Framing | None:
+    """The framing of records ``verify --multiline``/``--multiline-start`` check, if any."""
+    if ns.multiline is not None and ns.multiline_start is not None:
+        raise ValueError("give --multiline or --multiline-start, not both")
+    if ns.multiline is None and ns.multiline_start is None:
+        return None
+    return Framing(ns.max_line_bytes, record_starts(ns.multiline, ns.multiline_start))
 
 
 def main() -> None:

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import MISSING, fields
 from typing import Any, cast
 
-from ..core import DEFAULT_MAX_LINE_BYTES
-from ..options import ENGINES, OptionArgs, Options
+from ..core import DEFAULT_MAX_LINE_BYTES, PRESETS
+from ..options import ENGINES, ORDERS, OptionArgs, Options
 from ..sinks import FORMATS
 from ..state import FSYNC_POLICIES
 from ..verify import DEFAULT_BUDGET, VERIFY_FORMATS
@@ -153,6 +153,19 @@ def build_parser(version: str) -> argparse.ArgumentParser:
         default=DEFAULT_BUDGET,
         help=f"choices the search may try before it says it cannot decide (default: {DEFAULT_BUDGET})",
     )
+    v.add_argument("--multiline", choices=PRESETS, help="as given to follow: check records (default: none)")
+    v.add_argument("--multiline-start", metavar="REGEX", help="as given to follow: check records (default: none)")
+    v.add_argument(
+        "--order", choices=ORDERS, default="arrival", help="time: also check the time order (default: arrival)"
+    )
+    v.add_argument(
+        "--lateness",
+        type=number(float, 0.0),
+        default=0.0,
+        metavar="SECONDS",
+        help="with --order time, how much earlier than a line before it a line may be (default: 0)",
+    )
+    v.add_argument("--tz", metavar="ZONE", help="as given to follow (default: local)")
 
     s = sub.add_parser("state", help="what a state file (--state) holds")
     s_sub = s.add_subparsers(dest="state_command", metavar="{show}", required=True)

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from datetime import tzinfo
 
-from ..core import DEFAULT_MAX_LINE_BYTES, LineFramer, split_lines
+from ..core import DEFAULT_MAX_LINE_BYTES, Framing, LineFramer, split_lines
 from ..sinks.formats import CONTINUATION_SEP
 from ..sources.discovery import is_pattern, match
 from .attributed import check_attributed, header_of, is_record, label_of
 from .names import Inputs
 from .raw import verify_raw
-from .verdict import Verdict
+from .timeorder import check_time_order
+from .verdict import Verdict, show
 
 __all__ = ["DEFAULT_BUDGET", "VERIFY_FORMATS", "Verdict", "expand_inputs", "read_lines", "verify"]
 
@@ -25,14 +27,15 @@ VERIFY_FORMATS = ("auto", "raw", "labeled", "jsonl", "headers")  # not FORMATS: 
 _SAMPLE = 10  # non-empty output lines looked at to tell the format
 
 
-def read_lines(path: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> list[bytes]:
-    """A file's lines as tailmerge emits them (same framing, a final line gets its newline)."""
-    framer = LineFramer(max_line_bytes)
+def read_lines(path: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, framing: Framing | None = None) -> list[bytes]:
+    """A file's lines as tailmerge emits them (same framing, a final line gets its newline); with a
+    ``framing`` of records, its records."""
+    framer = framing.framer() if framing is not None else LineFramer(max_line_bytes)
     lines: list[bytes] = []
     with open(path, "rb") as f:
         while block := f.read(1 << 24):
             for chunk in framer.feed(block):
-                lines.extend(split_lines(chunk.data) if not chunk.added_newline else [chunk.data])
+                lines.extend(split_lines(chunk.data) if not (chunk.added_newline or chunk.record) else [chunk.data])
     lines.extend(c.data for c in framer.flush())
     return lines
 
@@ -68,12 +71,30 @@ def verify(
     format: str = "auto",
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     budget: int = DEFAULT_BUDGET,
+    records: Framing | None = None,
+    lateness: float | None = None,
+    tz: tzinfo | None = None,
 ) -> Verdict:
     """Check that ``merged`` holds every line of every input exactly once, in each input's own order.
 
     ``inputs`` may hold glob patterns. ``format`` "auto" tells the formats apart by the output's first lines.
     The generations of a rotated log are given oldest first; a line whose label or path is the log's is
-    matched against them read one after another."""
+    matched against them read one after another. ``records``: a framing of multiline records; raw output
+    is then checked record by record, and a labeled record's later lines must follow its first.
+    ``lateness``: also check that the output is in time order, no line more than ``lateness`` seconds
+    earlier than one before it (``tz``: the zone of times without one)."""
+    verdict = _verify(inputs, merged, format, max_line_bytes, budget, records)
+    if not verdict.ok or lateness is None:
+        return verdict
+    out = read_lines(merged, max_line_bytes)
+    fmt = format if format != "auto" else _detect(out, Inputs(expand_inputs(inputs, merged)))[0]
+    late = check_time_order(out, fmt, lateness, tz)
+    return late if late is not None else Verdict(True, f"{verdict.message}, and in time order", verdict.lines)
+
+
+def _verify(
+    inputs: Sequence[str], merged: str, format: str, max_line_bytes: int, budget: int, records: Framing | None
+) -> Verdict:
     if format not in VERIFY_FORMATS:
         raise ValueError(f"unknown format {format!r}; choose from {', '.join(VERIFY_FORMATS)}")
     names = expand_inputs(inputs, merged)
@@ -81,6 +102,12 @@ def verify(
     out = read_lines(merged, max_line_bytes)
     index = Inputs(names)
     fmt = _detect(out, index)[0] if format == "auto" else format
+    if records is not None and fmt == "raw":
+        return verify_raw(
+            names, [read_lines(p, framing=records) for p in names], read_lines(merged, framing=records), budget
+        )
+    if records is not None and fmt == "labeled" and (torn := _torn_record(out)) is not None:
+        return torn
     if fmt == "raw":
         verdict = verify_raw(names, sources, out, budget)
     else:
@@ -95,6 +122,18 @@ def verify(
         if looks is not None and looks != fmt:
             return Verdict(False, f"{verdict.message}; the output looks like {looks} output: try --format {looks}")
     return verdict
+
+
+def _torn_record(out: Sequence[bytes]) -> Verdict | None:
+    """A labeled record's later lines (``NAME + ...``) must follow a line of the same name."""
+    previous = None
+    for n, line in enumerate(out, 1):
+        label = label_of(line)
+        if label is None and (label := label_of(line, CONTINUATION_SEP)) is not None and label != previous:
+            return Verdict(False, f"split record: output line {n} ({show(line)}) continues a record of {label} "
+                                  f"after a line of {previous}")  # fmt: skip
+        previous = label if label is not None else previous
+    return None
 
 
 def _detect(out: Sequence[bytes], index: Inputs) -> tuple[str, str | None]:
