@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -15,7 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tailmerge
+from tailmerge.core.timestamps import TimeParser
 from tailmerge.options import Engine
+from tailmerge.sources.start import since_offset
 
 from .conftest import file_lines, run_cli, wait_for
 from .conftest import tailmerge as start_tailmerge
@@ -199,3 +202,29 @@ def test_verify_multiline_checks_whole_records(tmp_path: Path) -> None:
     assert res.returncode == 1 and b"FAIL" in res.stdout
     merged.write_bytes(record + b_line)
     assert run_cli("verify", *inputs, "--multiline", "python").returncode == 0
+
+
+def test_since_finds_its_place_in_a_large_sorted_file_by_bisection(tmp_path: Path) -> None:
+    log = tmp_path / "big.log"
+    with log.open("wb") as f:
+        f.writelines(stamp(BASE + n) + b" %060d\n" % n for n in range(100_000))
+    fd = os.open(log, os.O_RDONLY)
+    reads = []
+    real_pread = os.pread
+
+    def counting_pread(fd: int, n: int, offset: int) -> bytes:
+        reads.append(n)
+        return real_pread(fd, n, offset)
+
+    try:
+        os.pread = counting_pread
+        for n in (0, 1, 54_321, 99_999):
+            reads.clear()
+            offset = since_offset(fd, log.stat().st_size, BASE + n - 0.5, TimeParser().parse)
+            assert real_pread(fd, 30, offset).startswith(stamp(BASE + n))
+            assert sum(reads) < 40 * 65536  # a few blocks, not the 9 MB file
+    finally:
+        os.pread = real_pread
+        os.close(fd)
+    res = run_cli("follow", str(log), "--no-follow", "--since", stamp(BASE + 99_998).decode())
+    assert res.stdout == b"".join(log.read_bytes().splitlines(keepends=True)[-2:])

@@ -85,6 +85,9 @@ class Run(Drivers):
         # at most this many blocking followers read or hand over at once; the rest sleep on the
         # semaphore instead of fighting for the GIL (thousands of runnable threads starve the loop)
         self.gate = threading.BoundedSemaphore(ACTIVE_FOLLOWERS)
+        timing = merge.timing
+        since = timing.window.since if timing is not None else None
+        self._since = (since, timing.parser) if timing is not None and since is not None else None
 
     # -- sources --------------------------------------------------------------------------------
 
@@ -153,6 +156,7 @@ class Run(Drivers):
             follow=o.follow,
             ledger=self.ledger,
             framing=self.framing,
+            since=self._since if at_start else None,
         )
 
     # -- the sequence ---------------------------------------------------------------------------

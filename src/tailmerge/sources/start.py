@@ -1,11 +1,13 @@
 """Where a file that exists at start begins to be read: its start, its end, N lines before its end
-(``tail -n N``) or at line N (``tail -n +N``). Never in the middle of a line."""
+(``tail -n N``), at line N (``tail -n +N``) or at the first line of a time (``--since``). Never in the
+middle of a line."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
-__all__ = ["end_offset", "from_line_offset", "last_lines_offset"]
+__all__ = ["end_offset", "from_line_offset", "last_lines_offset", "since_offset"]
 
 BLOCK = 1 << 16
 
@@ -53,3 +55,34 @@ def from_line_offset(fd: int, size: int, line: int) -> int:
             at = nl + 1
         pos += at if not needed else len(block)
     return pos if needed == 0 else size
+
+
+def since_offset(fd: int, size: int, since: float, parse: Callable[[bytes], float | None]) -> int:
+    """The start of the first line whose time is ``since`` or later, found by bisection: a file in time
+    order (as a log is) is not read from its start. Where a block shows no time, the bisection stops and
+    the rest is read line by line (the window still skips what is earlier)."""
+    lo, hi = 0, size  # lo: a line start at or before the answer
+    while hi - lo > BLOCK:
+        mid = (lo + hi) // 2
+        block = os.pread(fd, BLOCK, mid)
+        first = block.find(b"\n") + 1
+        t = next((t for line in block[first:].split(b"\n")[:-1] if (t := parse(line)) is not None), None)
+        if first == 0 or t is None:
+            break
+        if t < since:
+            lo = mid + first
+        else:
+            hi = mid
+    pos = lo
+    while pos < size:  # the last stretch, line by line
+        block = os.pread(fd, BLOCK, pos)
+        at = 0
+        while (nl := block.find(b"\n", at)) >= 0:
+            t = parse(block[at:nl])
+            if t is not None and t >= since:
+                return pos + at
+            at = nl + 1
+        if at == 0:
+            return pos  # a line longer than a block: read from here
+        pos += at
+    return size
