@@ -228,3 +228,22 @@ def test_since_finds_its_place_in_a_large_sorted_file_by_bisection(tmp_path: Pat
         os.close(fd)
     res = run_cli("follow", str(log), "--no-follow", "--since", stamp(BASE + 99_998).decode())
     assert res.stdout == b"".join(log.read_bytes().splitlines(keepends=True)[-2:])
+
+
+def test_a_stop_writes_every_held_line_in_time_order(tmp_path: Path, engine: Engine) -> None:
+    a, b = tmp_path / "a.log", tmp_path / "b.log"
+    a.touch()
+    b.touch()
+    out = tmp_path / "out.log"
+    proc = start_tailmerge("follow", str(a), str(b), "-o", str(out), "--order", "time", "--lateness", "60",
+                           "--engine", engine)  # fmt: skip
+    wait_for(lambda: out.exists(), what="the output")
+    a_lines = write_log(a, [0, 2, 4], "a")
+    time.sleep(0.3)
+    b_lines = write_log(b, [1, 3], "b")
+    time.sleep(0.5)
+    assert a_lines[2] not in file_lines(out)  # b may yet send lines before a's last (4 s): it is held
+    proc.terminate()
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert file_lines(out) == sorted(a_lines + b_lines)
