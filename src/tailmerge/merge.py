@@ -15,6 +15,7 @@ waits for room (``wait_room``/``await_room``), so an exact merge holds a bounded
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -46,6 +47,9 @@ class Merge:
         self.timing = timing
         self.order = timing.order if timing is not None else None
         self._clocks: dict[int, SourceClock] = {}
+        # sources that joined (key, when) or ended (key, None), from any thread; the order takes them in
+        # where it is changed (under the merge lock, or on the loop), never from a follower's thread
+        self._news: list[tuple[int, float | None]] = []
         self._lock = threading.Lock()
         self._room = threading.Condition()  # its own lock: notified while the merge lock is held
         self._room_waiters: list[asyncio.Future[None]] = []
@@ -77,8 +81,7 @@ class Merge:
                 now = time.monotonic()
                 for o in origins:
                     self._clocks[o.index] = SourceClock(self.timing.parser(), self.timing.window)
-                    if self.order is not None:
-                        self.order.add_source(o.index, now)
+                    self._news.append((o.index, now))
             for sink in self.sinks:
                 sink.add_sources(origins)
         return origins
@@ -97,7 +100,7 @@ class Merge:
         runs = self._clocks[origin.index].runs(chunks)
         if self.order is None:
             return [(origin, [r.piece(0, len(r.ends)) for r in runs])] if runs else []
-        order, now = self.order, time.monotonic()
+        order, now = self._order(), time.monotonic()
         before = order.next_deadline()
         out = self._origins(order.add(origin.index, runs, now) + order.release(now))
         if order.next_deadline() != before:
@@ -139,40 +142,59 @@ class Merge:
 
     # -- time order -----------------------------------------------------------------------------
 
+    def _order(self) -> TimeOrder:
+        """The order, with the sources that joined or ended since it was last looked at."""
+        assert self.order is not None
+        if self._news:
+            with self._lock if self._alock is not None else _NO_LOCK:  # the threads engine holds it already
+                news, self._news = self._news, []
+            for key, joined in news:
+                if joined is not None:
+                    self.order.add_source(key, joined)
+                else:
+                    self.order.end(key)
+        return self.order
+
     def next_deadline(self) -> float | None:
-        """When held units are due by the clock (monotonic); None: nothing waits for the clock."""
-        return self.order.next_deadline() if self.order is not None else None
+        """When held units are due by the clock (monotonic); None: nothing waits for the clock. Asked on
+        the thread that runs the merge's loop (the run's), never by a follower."""
+        if self.order is None:
+            return None
+        if self._alock is not None:
+            return self._order().next_deadline()
+        with self._lock:
+            return self._order().next_deadline()
 
     def ended(self, origin: Origin) -> None:
         """A source has finished: it holds no other source's units back any more (any thread)."""
         if self.order is not None:
             with self._lock:
-                self.order.end(origin.index)
+                self._news.append((origin.index, None))
             self.on_due()
 
     def tick(self) -> None:
         """Send what is due (from a thread)."""
         if self.order is not None:
             with self._lock:
-                self._put(self._origins(self.order.release(time.monotonic())))
+                self._put(self._origins(self._order().release(time.monotonic())))
 
     async def atick(self) -> None:
         """Send what is due (on the loop)."""
         if self.order is not None:
             async with self._aenter_lock():
-                await self._aput(self._origins(self.order.release(time.monotonic())))
+                await self._aput(self._origins(self._order().release(time.monotonic())))
 
     def flush(self) -> None:
         """The run is over: send every held unit, in order (from a thread)."""
         if self.order is not None:
             with self._lock:
-                self._put(self._origins(self.order.flush()))
+                self._put(self._origins(self._order().flush()))
 
     async def aflush(self) -> None:
         """The run is over: send every held unit, in order (on the loop)."""
         if self.order is not None:
             async with self._aenter_lock():
-                await self._aput(self._origins(self.order.flush()))
+                await self._aput(self._origins(self._order().flush()))
 
     def full(self, origin: Origin) -> bool:
         """Whether the source holds so much in time order that its follower should wait for room."""
@@ -214,6 +236,9 @@ class Merge:
 
 def _nothing() -> None:
     pass
+
+
+_NO_LOCK = contextlib.nullcontext()
 
 
 def _settle(future: asyncio.Future[None]) -> None:
