@@ -16,6 +16,7 @@ import sys
 from .. import __version__
 from ..core import Framing, record_starts
 from ..core.timestamps import parse_tz
+from ..sources.archives import ArchiveError
 from ..verify import expand_inputs, verify
 from .follow import UsageError, run_follow
 from .parser import build_parser
@@ -87,16 +88,19 @@ def _verify(ns: argparse.Namespace) -> int:
     except (ValueError, re.error) as e:
         raise UsageError(str(e)) from None
     lateness = ns.lateness if ns.order == "time" else None
-    verdict = verify(
-        inputs,
-        ns.merged,
-        format=ns.format,
-        max_line_bytes=ns.max_line_bytes,
-        budget=ns.budget,
-        records=records,
-        lateness=lateness,
-        tz=tz,
-    )
+    try:
+        verdict = verify(
+            inputs,
+            ns.merged,
+            format=ns.format,
+            max_line_bytes=ns.max_line_bytes,
+            budget=ns.budget,
+            records=records,
+            lateness=lateness,
+            tz=tz,
+        )
+    except ArchiveError as e:
+        raise UsageError(str(e)) from None
     print(("FAIL: " if verdict.ok is False else "") + verdict.message)
     return {True: 0, False: 1, None: 3}[verdict.ok]
 

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from ..bridge import StopToken, call_soon
 from ..core import Follower, Wait, pace
 from ..options import Options
-from ..sources import Discovery, Source, Stdin
+from ..sources import Compressed, Discovery, Source, Stdin
 from ..watch import Signal, Watcher
 
 __all__ = ["Drivers"]
@@ -46,7 +46,8 @@ class Drivers:
         handle = self.token.on_stop(wake)
         # a file is watched by name; discovery and standard input say themselves how they are woken (the
         # stdin reader is a thread of its own: it wakes through ``wake``, which is safe from any thread)
-        watched = follower if isinstance(follower, Discovery | Stdin) else None
+        # an archive is never watched: it does not grow
+        watched = follower if isinstance(follower, Discovery | Stdin | Compressed) else None
         try:
             if watched is not None:
                 event_driven = watched.watch(self.watcher, _Wake(wake) if isinstance(watched, Stdin) else signal)
@@ -147,5 +148,5 @@ _NO_GATE: Any = _NoGate()
 
 
 def _close(follower: Follower[Any]) -> None:
-    if isinstance(follower, Source):
+    if isinstance(follower, Source | Compressed):
         follower.close()

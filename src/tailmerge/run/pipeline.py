@@ -21,7 +21,8 @@ from ..core import Follower, Framing, Identity, record_starts
 from ..merge import Merge
 from ..options import Options
 from ..sinks import Origin
-from ..sources import Discovery, Ledger, Source, Stdin
+from ..sources import Compressed, Discovery, Ledger, Source, Stdin, is_archive
+from ..sources.ledger import FileRead
 from ..watch import Watcher, make_watcher
 from .drivers import Drivers
 
@@ -72,7 +73,7 @@ class Run(Drivers):
         self.ledger = ledger if ledger is not None else Ledger()
         starts = record_starts(options.multiline, options.multiline_start) if options.records else None
         self.framing = Framing(options.max_line_bytes, starts, options.max_record_bytes, options.multiline_timeout)
-        self.origins: dict[Source | Stdin, Origin] = {}
+        self.origins: dict[Source | Stdin | Compressed, Origin] = {}
         self.unwritten = 0
         """Bytes the sinks could not deliver after a stop (set when the run has finished)."""
         self._left_out: Identity | None = None
@@ -103,17 +104,19 @@ class Run(Drivers):
         """Never follow ``file`` (the output: an input glob that matches it would feed the merge on itself)."""
         self._left_out = file
 
-    def new_sources(self, paths: Sequence[str], *, at_start: bool = False) -> list[Source | Stdin]:
+    def new_sources(self, paths: Sequence[str], *, at_start: bool = False) -> list[Source | Stdin | Compressed]:
         """Sources for ``paths``, leaving out any already followed by name or by identity (a hard link, a
         symlink, or a rotated file that a glob matches again under its new name). Each is counted alive
-        from here: the caller launches it, and the run is done when the last follower has ended."""
+        from here: the caller launches it, and the run is done when the last follower has ended. A
+        compressed file (``.gz``, ``.bz2``, ``.xz``) is a ``Compressed`` source, opened on its first step:
+        after the files opened here, so that it knows what they hold."""
         if self.ledger.resumable:  # with a state only: what the generation search and the take-up need
             self.ledger.followed.update(os.path.abspath(p) for p in paths)
             if at_start:  # paths a state knows first: they take up the files they were reading, wherever now
                 paths = sorted(paths, key=lambda p: not self.ledger.saved(os.path.abspath(p)))
         with self._lock:
-            held = {i for s in self.origins if isinstance(s, Source) for i in s.identities()}
-            new: list[Source | Stdin] = []
+            held = {i for s in self.origins if isinstance(s, Source | Compressed) for i in s.identities()}
+            new: list[Source | Stdin | Compressed] = []
             for path in paths:
                 if path == "-":
                     if "-" not in self._paths:
@@ -136,6 +139,9 @@ class Run(Drivers):
                 except OSError:
                     pass  # missing or unreadable: the source itself reports it
                 self._paths.add(key)
+                if is_archive(path):
+                    new.append(self._archive(path, at_start))
+                    continue
                 file_source = self._source(path, at_start)
                 file_source.open()
                 held.update(file_source.identities())
@@ -158,6 +164,26 @@ class Run(Drivers):
             framing=self.framing,
             since=self._since if at_start else None,
         )
+
+    def _archive(self, path: str, at_start: bool) -> Compressed:
+        """A compressed generation: read whole, once. Given at start, it begins where ``--from``/``--lines``
+        say; found later while following, it is read once it has been quiet for ``--rotate-wait``."""
+        o = self.options
+        return Compressed(
+            path,
+            framing=self.framing,
+            ledger=self.ledger,
+            last_lines=o.tail_lines if at_start else None,
+            from_line=o.from_line if at_start else None,
+            settle=None if at_start or not o.follow else o.rotate_wait,
+            held=self._held,
+        )
+
+    def _held(self) -> list[FileRead]:
+        """The files the run's sources hold open (an archive that is a copy of one is not read)."""
+        with self._lock:
+            sources = [s for s in self.origins if isinstance(s, Source)]
+        return [read for s in sources for read in s.held()]
 
     # -- the sequence ---------------------------------------------------------------------------
 
@@ -288,7 +314,7 @@ class Run(Drivers):
 
 
 def troubled(run: Run) -> list[str]:
-    """Files that were missing or unreadable when the run ended, and patterns that matched nothing
-    (``--no-follow`` exits 1 for them)."""
-    missing = [s.path for s in run.origins if isinstance(s, Source) and s.problem is not None]
+    """Files that were missing or unreadable (an archive: or corrupt) when the run ended, and patterns that
+    matched nothing (``--no-follow`` exits 1 for them)."""
+    missing = [s.path for s in run.origins if isinstance(s, Source | Compressed) and s.problem is not None]
     return missing + (run.unmatched if run.unmatched is not None else [])

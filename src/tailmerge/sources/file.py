@@ -18,7 +18,7 @@ from collections.abc import Callable
 from ..core import DEFAULT_MAX_LINE_BYTES, FINGERPRINT_BYTES, Change, Chunk, Framing, Identity, follow_path, look
 from .copytruncate import find_copy
 from .generation import Generation
-from .ledger import Ledger
+from .ledger import FileRead, Ledger
 from .limits import fd_limit_message
 from .moved import resume_saved
 from .start import from_line_offset, last_lines_offset, since_offset
@@ -86,6 +86,10 @@ class Source:
     def identities(self) -> list[Identity]:
         """Identities of every file this source holds open (current and rotated)."""
         return [g.identity for g in self._generations()]
+
+    def held(self) -> list[FileRead]:
+        """Every file this source holds open, as a read: its path, first bytes and how far it was read."""
+        return [FileRead(self._abspath, g.identity, g.fingerprint, g.pos, False) for g in self._generations()]
 
     @property
     def rotating(self) -> bool:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ..core import FINGERPRINT_BYTES, Identity
 
-__all__ = ["FileRead", "Ledger"]
+__all__ = ["FileRead", "Ledger", "same_content"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,8 +160,42 @@ class Ledger:
                     return read.offset
         return None
 
+    def resume_archive(self, path: str, file: Identity, head: bytes, held: Iterable[FileRead] = ()) -> int | None:
+        """Where to begin the content of the archive ``path`` (absolute), open as ``file``, whose content
+        begins with ``head`` (its first FINGERPRINT_BYTES bytes, decompressed); None: not at all.
+
+        0 for an archive never read. Where it was left for one read before, unless it was read to its end
+        (None). An archive whose content begins as that of a file read before is a compressed copy of it
+        (logrotate's ``compress`` makes a new file): it goes on where that file was left. One that is a
+        copy of a file a source holds (``held``) or has taken up is that source's to read (None).
+        """
+        with self._lock:
+            known = self._by_file.get(file)
+            reads = list(self._by_file.values())
+        if known is not None and known.fingerprint == head:
+            return None if known.finished else known.offset if self.claim(known) else None
+        if any(same_content(read, head, path) for read in held):
+            return None
+        for read in reads:
+            if same_content(read, head, path):
+                return read.offset if self._take(read) else None
+        return 0
+
     def _take(self, read: FileRead) -> bool:
         return read.finished or self.claim(read)
+
+
+def same_content(read: FileRead, head: bytes, path: str) -> bool:
+    """Whether a file at ``path`` whose content begins with ``head`` (its first FINGERPRINT_BYTES bytes) is a
+    copy of ``read``'s file: the same first bytes, all FINGERPRINT_BYTES of them; or, for a shorter file, the
+    same bytes under a name beside it that extends its path's (a short file's few bytes say too little)."""
+    if not head or read.fingerprint != head:
+        return False
+    if len(head) >= FINGERPRINT_BYTES:
+        return True
+    folder, name = os.path.split(path)
+    rfolder, rname = os.path.split(read.path)
+    return folder == rfolder and name.startswith(rname)
 
 
 def starts_with(fd: int, fingerprint: bytes) -> bool:

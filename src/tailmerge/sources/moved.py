@@ -7,6 +7,7 @@ import logging
 import os
 
 from ..core import Identity
+from .archives import compressed_copy
 from .copytruncate import siblings
 from .ledger import FileRead, Ledger, starts_with
 
@@ -55,6 +56,10 @@ def resume_saved(
             continue
         if found is None:
             ledger.record(read.path, read.file, read.fingerprint, read.offset)  # gone: forgotten from now on
+            if (archive := compressed_copy(read, ledger.followed)) is not None:
+                # compressed while tailmerge was stopped, and an input: that source goes on from the offset
+                log.info("%s: %s (read to byte %d) was compressed into %s", path, read.file, read.offset, archive)
+                continue
             log.warning(
                 "%s: the file it named when tailmerge stopped (%s, read to byte %d) is not beside it any more; "
                 "what was written to it after that is not read",

@@ -19,6 +19,7 @@ from typing import Literal, get_args
 
 from ..core import Identity
 from ..sinks.contract import Batch
+from ..sources.archives import archived
 from ..sources.ledger import FileRead, Ledger
 from .store import Committed, StateError, StateStore
 
@@ -159,13 +160,16 @@ class Checkpoint:
 
 
 def open_checkpoint(path: str, fsync: FsyncPolicy) -> Checkpoint:
-    """Open (or create) the state at ``path`` for a run; finished files that are gone are forgotten."""
+    """Open (or create) the state at ``path`` for a run; finished files that are gone are forgotten, unless a
+    compressed copy of one is beside it (logrotate's ``compress``): the copy is known by it, not read again."""
     store = StateStore(path, synchronous="FULL" if fsync == "always" else "NORMAL")
     try:
         finished = [r for r in store.files() if r.finished]
         present = _identities_in({os.path.dirname(r.path) for r in finished})
-        if gone := [r.file for r in finished if r.file not in present]:
-            store.forget(gone)
+        if gone := [r for r in finished if r.file not in present]:
+            kept = archived(gone)
+            if forgotten := [r.file for r in gone if r.file not in kept]:
+                store.forget(forgotten)
         return Checkpoint(store, fsync)
     except BaseException:
         store.close()

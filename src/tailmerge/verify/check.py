@@ -13,6 +13,7 @@ from datetime import tzinfo
 
 from ..core import DEFAULT_MAX_LINE_BYTES, Framing, LineFramer, split_lines
 from ..sinks.formats import CONTINUATION_SEP
+from ..sources.archives import content_blocks
 from ..sources.discovery import is_pattern, match
 from .attributed import check_attributed, header_of, is_record, label_of
 from .names import Inputs
@@ -29,13 +30,13 @@ _SAMPLE = 10  # non-empty output lines looked at to tell the format
 
 def read_lines(path: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, framing: Framing | None = None) -> list[bytes]:
     """A file's lines as tailmerge emits them (same framing, a final line gets its newline); with a
-    ``framing`` of records, its records."""
+    ``framing`` of records, its records. A compressed file's (``.gz``, ``.bz2``, ``.xz``) decompressed:
+    ArchiveError (a ValueError) names one that cannot be read."""
     framer = framing.framer() if framing is not None else LineFramer(max_line_bytes)
     lines: list[bytes] = []
-    with open(path, "rb") as f:
-        while block := f.read(1 << 24):
-            for chunk in framer.feed(block):
-                lines.extend(split_lines(chunk.data) if not (chunk.added_newline or chunk.record) else [chunk.data])
+    for block in content_blocks(path, 1 << 24):
+        for chunk in framer.feed(block):
+            lines.extend(split_lines(chunk.data) if not (chunk.added_newline or chunk.record) else [chunk.data])
     lines.extend(c.data for c in framer.flush())
     return lines
 
