@@ -44,7 +44,7 @@ def crash_and_restart(paths: list[Path], out: Path, state: Path, engine: Engine,
         proc = start_tailmerge("follow", *args, stdout=subprocess.DEVNULL)
         writing = any(w.poll() is None for w in procs)
         if n % 2 and writing:  # every other kill lands once the merger writes (a loaded machine starts it slowly)
-            deadline = time.monotonic() + 2
+            deadline = time.monotonic() + 5
             while time.monotonic() < deadline and not (out.exists() and out.stat().st_size > before):
                 time.sleep(0.01)
             time.sleep(rng.uniform(0.0, 0.3))

@@ -393,14 +393,14 @@ def test_sigterm_while_a_line_is_half_written_leaves_it_out_and_names_it(tmp_pat
 def test_a_reader_that_leaves_ends_the_pipeline(tmp_path: Path, engine: Engine) -> None:
     src = tmp_path / "a.log"
     src.write_bytes(b"only line\n")  # and then nothing more: only the reader's leaving can end it
-    started = time.monotonic()
     merger, head = _pipeline(["follow", str(src), "--engine", engine], ["head", "-1"])
     with reaped(merger, head):
         shown, _ = head.communicate(timeout=5)
+        left = time.monotonic()  # the reader has gone: from here, not from a start a loaded machine slows
         _, err = merger.communicate(timeout=5)
-        elapsed = time.monotonic() - started
+        elapsed = time.monotonic() - left
     assert shown == b"only line\n"
-    assert elapsed < 2.0, err.decode()
+    assert elapsed < 1.0, err.decode()
     assert merger.returncode in (141, 0), err.decode()
     assert_no_traceback(err)
     assert err == b"", err.decode()

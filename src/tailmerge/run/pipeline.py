@@ -23,6 +23,7 @@ from ..options import Options
 from ..sinks import Origin
 from ..sources import Compressed, Discovery, Ledger, Source, Stdin, is_archive
 from ..sources.ledger import FileRead
+from ..sources.start import Start
 from ..watch import Watcher, make_watcher
 from .drivers import Drivers
 
@@ -156,13 +157,11 @@ class Run(Drivers):
         o = self.options
         return Source(
             path,
-            last_lines=o.tail_lines if at_start else None,
-            from_line=o.from_line if at_start else None,
+            start=Start(o.tail_lines, o.from_line, self._since) if at_start else None,
             rotate_wait=o.rotate_wait,
             follow=o.follow,
             ledger=self.ledger,
             framing=self.framing,
-            since=self._since if at_start else None,
         )
 
     def _archive(self, path: str, at_start: bool) -> Compressed:

@@ -13,7 +13,6 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Callable
 
 from ..core import DEFAULT_MAX_LINE_BYTES, FINGERPRINT_BYTES, Change, Chunk, Framing, Identity, follow_path, look
 from .copytruncate import find_copy
@@ -21,7 +20,7 @@ from .generation import Generation
 from .ledger import FileRead, Ledger
 from .limits import fd_limit_message
 from .moved import resume_saved
-from .start import from_line_offset, last_lines_offset, since_offset
+from .start import Start
 
 __all__ = ["Source"]
 
@@ -34,9 +33,8 @@ STEP_BUDGET = 8 << 20  # bytes one step may read from one file, so one busy file
 class Source:
     """A followed path. Not thread-safe: one engine worker drives it at a time.
 
-    A file that exists at start is read from its start, ``last_lines`` lines before its end (0: from its
-    end), from line ``from_line`` or, with ``since`` (a time, and a maker of time parsers), from its first
-    line of that time on (by bisection); a file that appears later from its start. ``ledger``: files already
+    A file that exists at start is read from where ``start`` says (its start by default); a file that
+    appears later from its start. ``ledger``: files already
     read, so a rotated file matched again under its new name is not read twice; with a state, the files
     an earlier run was reading for this path, resumed where it left them.
     """
@@ -46,21 +44,17 @@ class Source:
         path: str,
         *,
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-        last_lines: int | None = None,
-        from_line: int | None = None,
+        start: Start | None = None,
         rotate_wait: float = 5.0,
         follow: bool = True,
         ledger: Ledger | None = None,
         framing: Framing | None = None,
-        since: tuple[float, Callable[[], Callable[[bytes], float | None]]] | None = None,
     ) -> None:
         self.path = path
-        self._since = since
         self._abspath = os.path.abspath(path)  # now: the current folder may go away later
         self._framing = framing if framing is not None else Framing(max_line_bytes)  # framing wins: it has one
         self._max_line_bytes = self._framing.max_line_bytes
-        self._last_lines = last_lines
-        self._from_line = from_line
+        self._start = start if start is not None else Start()
         self._rotate_wait = rotate_wait
         self._follow = follow
         self._ledger = ledger
@@ -233,13 +227,7 @@ class Source:
                 return known
         if not self._at_start:
             return 0
-        if self._from_line is not None:
-            return from_line_offset(fd, st.st_size, self._from_line)
-        if self._last_lines is not None:
-            return last_lines_offset(fd, st.st_size, self._last_lines, self._max_line_bytes)
-        if self._since is not None:
-            return since_offset(fd, st.st_size, self._since[0], self._since[1]())  # a parser of its own
-        return 0
+        return self._start.offset(fd, st.st_size, self._max_line_bytes)
 
     # -- reading --------------------------------------------------------------------------------
 

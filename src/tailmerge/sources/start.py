@@ -6,10 +6,30 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 
-__all__ = ["end_offset", "from_line_offset", "last_lines_offset", "since_offset"]
+__all__ = ["Start", "end_offset", "from_line_offset", "last_lines_offset", "since_offset"]
 
 BLOCK = 1 << 16
+
+
+@dataclass(frozen=True)
+class Start:
+    """Where a file that exists at start begins: ``last_lines`` before its end (0: its end), at line
+    ``from_line``, or at its first line of time ``since`` (with a maker of time parsers); else its start."""
+
+    last_lines: int | None = None
+    from_line: int | None = None
+    since: tuple[float, Callable[[], Callable[[bytes], float | None]]] | None = None
+
+    def offset(self, fd: int, size: int, max_line_bytes: int) -> int:
+        if self.from_line is not None:
+            return from_line_offset(fd, size, self.from_line)
+        if self.last_lines is not None:
+            return last_lines_offset(fd, size, self.last_lines, max_line_bytes)
+        if self.since is not None:
+            return since_offset(fd, size, self.since[0], self.since[1]())  # a parser of its own
+        return 0
 
 
 def end_offset(fd: int, size: int, max_line_bytes: int) -> int:
