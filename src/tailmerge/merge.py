@@ -9,7 +9,8 @@ With ``--order time`` (or a ``--since``/``--until`` window) each batch is first 
 times (``core.timing``); in time order they wait in a reorder buffer (``core.order``) and leave it as
 runs of one source's units, each run placed and fanned out like any batch. The run asks ``tick`` when a
 held unit's lateness runs out and ``flush`` at its end; a source that holds more than ``ROOM`` bytes
-waits for room (``wait_room``/``await_room``), so an exact merge holds a bounded part of each file.
+(and reads that much a step) waits for room (``wait_room``/``await_room``), so an exact merge holds a
+bounded part of each file.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from .sinks import Batch, Origin, Sink
 
 __all__ = ["ROOM", "Merge", "Timing"]
 
-ROOM = 1 << 20  # bytes of a source held in time order before its follower waits for room
+# bytes of a source held in time order before its follower waits for room, and read per step then: a
+# release makes an object per line, so what may be released at once is kept small
+ROOM = 256 << 10
 
 
 @dataclass(frozen=True)
@@ -123,16 +126,16 @@ class Merge:
             await self._aput(self._admit(origin, chunks))
 
     def _put(self, ready: list[tuple[Origin, list[Chunk]]]) -> None:
-        for origin, chunks in ready:
-            batch = self._place(origin, chunks)
+        if ready:
+            batches = [self._place(origin, chunks) for origin, chunks in ready]
             for sink in self.sinks:
-                sink.put(batch)
+                sink.put(batches)
 
     async def _aput(self, ready: list[tuple[Origin, list[Chunk]]]) -> None:
-        for origin, chunks in ready:
-            batch = self._place(origin, chunks)
+        if ready:
+            batches = [self._place(origin, chunks) for origin, chunks in ready]
             for sink in self.sinks:
-                await sink.aput(batch)
+                await sink.aput(batches)
 
     def _aenter_lock(self) -> asyncio.Lock:
         if self._alock is None:

@@ -187,12 +187,14 @@ class RecordFramer:
 @dataclass(frozen=True)
 class Framing:
     """How a source frames its bytes: lines, or records when ``starts`` is given (a factory of start
-    rules), released after ``timeout`` seconds of quiet."""
+    rules), released after ``timeout`` seconds of quiet; ``step_budget``: the bytes one step may read from
+    one file, so one busy file cannot starve the others."""
 
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     starts: Callable[[], Starts] | None = None
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
     timeout: float = 1.0
+    step_budget: int = 8 << 20
 
     def framer(self, offset: int = 0, file: Identity | None = None) -> LineFramer | RecordFramer:
         if self.starts is None:

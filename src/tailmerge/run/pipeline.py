@@ -14,11 +14,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any, Protocol, TypeVar
 
 from ..bridge import StopToken, call_soon
 from ..core import Follower, Framing, Identity, record_starts
-from ..merge import Merge
+from ..merge import ROOM, Merge
 from ..options import Options
 from ..sinks import Origin
 from ..sources import Compressed, Discovery, Ledger, Source, Stdin, is_archive
@@ -74,6 +75,8 @@ class Run(Drivers):
         self.ledger = ledger if ledger is not None else Ledger()
         starts = record_starts(options.multiline, options.multiline_start) if options.records else None
         self.framing = Framing(options.max_line_bytes, starts, options.max_record_bytes, options.multiline_timeout)
+        if merge.order is not None:  # no more read per step than the order holds before waiting for room
+            self.framing = replace(self.framing, step_budget=ROOM)
         self.origins: dict[Source | Stdin | Compressed, Origin] = {}
         self.unwritten = 0
         """Bytes the sinks could not deliver after a stop (set when the run has finished)."""

@@ -1,6 +1,7 @@
 """What every sink agrees to: what it is handed, and how it takes backpressure.
 
-The merge stage hands each sink every batch, in the merged order, through one of two faces: ``put``
+The merge stage hands each sink every batch, in the merged order (the batches of one hand-over together:
+time order releases many short runs at once), through one of two faces: ``put``
 from a thread (the threads engine, under the merge lock) or ``aput`` on the event loop. A sink's
 ``policy`` says what happens when it cannot keep up:
 
@@ -34,7 +35,7 @@ class Origin:
     path: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: cheaper to make (time order makes one per run)
 class Batch:
     """Complete lines of one source, with their place in the merged stream."""
 
@@ -59,11 +60,12 @@ class Sink(Protocol):
     def add_sources(self, origins: Sequence[Origin]) -> None:
         """Sources join (at start, together; or one found later by a glob)."""
 
-    def put(self, batch: Batch) -> None:
-        """Take ``batch`` from a thread; a ``block`` sink may wait here for room."""
+    def put(self, batches: Sequence[Batch]) -> None:
+        """Take ``batches`` (in order, one hand-over: written together) from a thread; a ``block`` sink may
+        wait here for room."""
 
-    async def aput(self, batch: Batch) -> None:
-        """Take ``batch`` on the event loop; a ``block`` sink awaits room."""
+    async def aput(self, batches: Sequence[Batch]) -> None:
+        """Take ``batches`` on the event loop; a ``block`` sink awaits room."""
 
     def finish(self, timeout: float | None) -> int:
         """No more batches: deliver what is queued, waiting at most ``timeout`` seconds (None: as long as

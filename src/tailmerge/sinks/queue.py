@@ -75,12 +75,12 @@ class LineQueue:
                 lines.extend(Line(path, data, end, c.file) for data, end in c.line_ends())
         return lines
 
-    def put(self, batch: Batch) -> None:
-        lines = self._lines(batch)
+    def put(self, batches: Sequence[Batch]) -> None:
+        lines = [line for batch in batches for line in self._lines(batch)]
         self._queue.put(lines, len(lines))
 
-    async def aput(self, batch: Batch) -> None:
-        lines = self._lines(batch)
+    async def aput(self, batches: Sequence[Batch]) -> None:
+        lines = [line for batch in batches for line in self._lines(batch)]
         await self._queue.aput(lines, len(lines))
 
     def finish(self, timeout: float | None) -> int:

@@ -27,7 +27,6 @@ __all__ = ["Source"]
 log = logging.getLogger("tailmerge")
 
 READ_SIZE = 1 << 20
-STEP_BUDGET = 8 << 20  # bytes one step may read from one file, so one busy file cannot starve the others
 
 
 class Source:
@@ -243,7 +242,7 @@ class Source:
         change = look(gen.pos, size, starts_same=self._same_start(gen, size))
         if change in (Change.TRUNCATED, Change.REWRITTEN):
             self._truncated(gen, size, out)
-        want = min(size - gen.pos, STEP_BUDGET)
+        want = min(size - gen.pos, self._framing.step_budget)
         got = 0
         while got < want:
             try:
