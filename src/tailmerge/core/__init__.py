@@ -5,6 +5,7 @@ from .order import Release, TimeOrder
 from .pace import Follower, Wait, pace
 from .positions import FINGERPRINT_BYTES, Change, Identity, follow_path, look
 from .records import DEFAULT_MAX_RECORD_BYTES, PRESETS, Framing, RecordFramer, record_starts
+from .timestamps import TimeParser, parse_tz, parse_when
 from .timing import NO_TIME, SourceClock, TimedRun, Window
 
 __all__ = [
@@ -23,12 +24,15 @@ __all__ = [
     "Release",
     "SourceClock",
     "TimeOrder",
+    "TimeParser",
     "TimedRun",
     "Wait",
     "Window",
     "follow_path",
     "look",
     "pace",
+    "parse_tz",
+    "parse_when",
     "record_starts",
     "split_lines",
 ]
