@@ -247,3 +247,21 @@ def test_a_stop_writes_every_held_line_in_time_order(tmp_path: Path, engine: Eng
     _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
     assert file_lines(out) == sorted(a_lines + b_lines)
+
+
+def test_held_lines_count_as_growth_for_idle_exit(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.log", tmp_path / "b.log"
+    a.touch()
+    b.touch()
+    out = tmp_path / "out.log"
+    proc = start_tailmerge("follow", str(a), str(b), "-o", str(out), "--order", "time", "--lateness", "30",
+                           "--idle-exit", "1")  # fmt: skip
+    started = time.monotonic()
+    for n in range(6):  # a line every 0.4 s for 2.4 s, each held (b may yet send earlier ones)
+        with a.open("ab") as f:
+            f.write(stamp(BASE + n) + b" a %d\n" % n)
+        time.sleep(0.4)
+        assert proc.poll() is None, f"exited after {time.monotonic() - started:.1f} s while a.log grew"
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert len(file_lines(out)) == 6

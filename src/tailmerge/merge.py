@@ -100,6 +100,8 @@ class Merge:
         """What may go out now, in order, once ``chunks`` came in (timed, windowed, reordered)."""
         if self.timing is None:
             return [(origin, chunks)]
+        if chunks:  # growth, even when its lines are held or left out by the window (--idle-exit)
+            self.last_activity = time.monotonic()
         runs = self._clocks[origin.index].runs(chunks)
         if self.order is None:
             return [(origin, [r.piece(0, len(r.ends)) for r in runs])] if runs else []

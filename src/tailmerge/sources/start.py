@@ -11,6 +11,7 @@ from dataclasses import dataclass
 __all__ = ["Start", "end_offset", "from_line_offset", "last_lines_offset", "since_offset"]
 
 BLOCK = 1 << 16
+UNTIMED_BLOCKS = 16  # blocks without a time after which --since stops looking and the window decides
 
 
 @dataclass(frozen=True)
@@ -93,16 +94,18 @@ def since_offset(fd: int, size: int, since: float, parse: Callable[[bytes], floa
             lo = mid + first
         else:
             hi = mid
-    pos = lo
+    pos, untimed = lo, 0
     while pos < size:  # the last stretch, line by line
         block = os.pread(fd, BLOCK, pos)
-        at = 0
+        at, timed = 0, False
         while (nl := block.find(b"\n", at)) >= 0:
             t = parse(block[at:nl])
             if t is not None and t >= since:
                 return pos + at
+            timed = timed or t is not None
             at = nl + 1
-        if at == 0:
-            return pos  # a line longer than a block: read from here
+        untimed = 0 if timed else untimed + 1
+        if at == 0 or untimed > UNTIMED_BLOCKS:
+            return pos if at == 0 else lo  # a line longer than a block, or no times: read on, the window keeps
         pos += at
     return size
