@@ -16,20 +16,20 @@ import time
 from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from typing_extensions import Unpack
 
 from .bridge import Portal, StopFlag, StopToken, refuse_in_loop
-from .core import TimeOrder, Window
-from .merge import Merge, Timing
 from .opening import PathArg, as_paths, colour_auto, prepare_merge
 from .options import OptionArgs, Options
-from .run import Run, run_async, run_blocking
-from .sinks import FileSink, Line, LineQueue, Output, Sink
-from .sources import Discovery, Ledger, is_pattern
-from .state import Checkpoint, FsyncPolicy, open_checkpoint
+from .run import Run, make_run, run_async, run_blocking
+from .sinks import FileSink, Line, LineQueue, Output
 
-__all__ = ["Line", "MergeStats", "afollow", "amerge", "follow", "merge"]
+if TYPE_CHECKING:
+    from .state import Checkpoint, FsyncPolicy
+
+__all__ = ["Line", "MergeStats", "afollow", "amerge", "follow", "make_run", "merge"]
 
 
 @dataclass
@@ -45,44 +45,6 @@ class MergeStats:
     """Bytes read from each source path (lines are not counted: raw output never looks at each line)."""
     late: int = 0
     """With ``order="time"``: lines that came after later ones had been written (beyond ``lateness``)."""
-
-
-# -- building a run ---------------------------------------------------------------------------------
-
-
-def _expand(paths: Iterable[PathArg], options: Options) -> tuple[list[str], Discovery | None]:
-    """Split arguments into literal paths and glob patterns; the patterns' current matches join the paths."""
-    args = as_paths(paths)
-    patterns = [a for a in args if is_pattern(a)]
-    discovery = Discovery(patterns, options.exclude, follow=options.follow)
-    literal = discovery.keep(a for a in args if a not in patterns)  # excludes apply to them too
-    found = discovery.step()
-    return literal + found, discovery if patterns else None
-
-
-def make_run(
-    paths: Iterable[PathArg],
-    opts: Options,
-    sinks: list[Sink],
-    output: Output | None = None,
-    ledger: Ledger | None = None,
-) -> Run:
-    """A run of ``paths`` into ``sinks``; ``output`` (its file) is never followed as an input; ``ledger``:
-    what earlier runs read (from a state)."""
-    initial, discovery = _expand(paths, opts)
-    run = Run(opts, Merge(sinks, _timing(opts)), StopToken(), initial, discovery, ledger)
-    if output is not None:
-        run.leave_out(output.identity())
-    return run
-
-
-def _timing(opts: Options) -> Timing | None:
-    """How lines are timed, when they are: ordered (exactly with ``follow=False``), or windowed."""
-    if not opts.timed:
-        return None
-    since, until = opts.window(time.time())
-    order = TimeOrder(opts.lateness if opts.follow else None) if opts.order == "time" else None
-    return Timing(opts.parser, Window(since, until), order)
 
 
 # -- merge --------------------------------------------------------------------------------------------
@@ -283,7 +245,11 @@ def _follow_run(
 ) -> tuple[Run, Checkpoint | None]:
     opts = Options(**options)
     args = as_paths(paths)
-    checkpoint = open_checkpoint(os.fspath(state), "never") if state is not None else None  # no output to sync
+    checkpoint = None
+    if state is not None:
+        from .state import open_checkpoint  # SQLite only with a state
+
+        checkpoint = open_checkpoint(os.fspath(state), "never")  # no output to sync
     try:
         return make_run(args, opts, [queue], ledger=checkpoint.ledger if checkpoint else None), checkpoint
     except BaseException:

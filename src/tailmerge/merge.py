@@ -21,10 +21,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .bridge import StopToken, call_soon
 from .core import Chunk, Release, SourceClock, TimeOrder, Window
-from .sinks import Batch, Origin, Sink
+from .sinks.contract import Batch, Origin
+
+if TYPE_CHECKING:
+    from .sinks import Sink
 
 __all__ = ["ROOM", "Merge", "Timing"]
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from .sinks import FORMATS, Output
 from .sources import is_pattern
-from .state import Checkpoint, FsyncPolicy, StateError, open_checkpoint, trim_output
+from .state import StateError
+
+if TYPE_CHECKING:
+    from .state import Checkpoint, FsyncPolicy
 
 __all__ = ["PathArg", "as_paths", "check_output", "colour_auto", "open_output", "prepare_merge"]
 
@@ -53,6 +57,8 @@ def open_output(path: str | None, append: bool, checkpoint: Checkpoint | None) -
             f"state {state}: its output {path} is gone ({committed.size} bytes were committed); "
             "restore it, or start afresh with a new state"
         )
+    from .state import trim_output
+
     out = Output(path, append=True)
     try:
         trim_output(out.fd, out.name, state, committed)
@@ -81,7 +87,11 @@ def prepare_merge(
         raise ValueError("state= needs the output as a path (it checks and trims the file before opening it)")
     if not isinstance(target, Output):
         check_output(args, target)
-    checkpoint = open_checkpoint(os.fspath(state), fsync) if state is not None else None
+    checkpoint = None
+    if state is not None:
+        from .state import open_checkpoint  # SQLite only with a state
+
+        checkpoint = open_checkpoint(os.fspath(state), fsync)
     try:
         out = target if isinstance(target, Output) else open_output(target, append, checkpoint)
     except BaseException:

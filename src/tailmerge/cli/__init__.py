@@ -12,14 +12,13 @@ import logging
 import os
 import re
 import sys
+from typing import TYPE_CHECKING
 
 from .. import __version__
-from ..core import Framing, record_starts
-from ..core.timestamps import parse_tz
-from ..sources.archives import ArchiveError
-from ..verify import expand_inputs, verify
-from .follow import UsageError, run_follow
-from .parser import build_parser
+from .parser import UsageError, build_parser
+
+if TYPE_CHECKING:
+    from ..core import Framing
 
 __all__ = ["cli", "main"]
 
@@ -50,6 +49,8 @@ def cli(*args: str) -> int:
             from .demo import run_demo
 
             return run_demo(engine=ns.engine, seconds=ns.seconds, files=ns.files, writers=ns.writers)
+        from .follow import run_follow  # the run's modules only for a run
+
         return run_follow(ns)
     except UsageError as e:
         return _usage_error(ns, str(e))
@@ -75,6 +76,10 @@ def _usage_error(ns: argparse.Namespace, message: str) -> int:
 
 
 def _verify(ns: argparse.Namespace) -> int:
+    from ..core.timestamps import parse_tz
+    from ..sources.archives import ArchiveError
+    from ..verify import expand_inputs, verify
+
     try:
         inputs = expand_inputs(ns.inputs, ns.merged)
     except ValueError as e:
@@ -111,6 +116,8 @@ def _records(ns: argparse.Namespace) -> Framing | None:
         raise ValueError("give --multiline or --multiline-start, not both")
     if ns.multiline is None and ns.multiline_start is None:
         return None
+    from ..core import Framing, record_starts
+
     return Framing(ns.max_line_bytes, record_starts(ns.multiline, ns.multiline_start))
 
 

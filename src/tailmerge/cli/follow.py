@@ -12,23 +12,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ..api import make_run
 from ..opening import colour_auto, prepare_merge
 from ..options import Options
-from ..run import Run, run_async, run_blocking, troubled
+from ..run import Run, make_run, run_async, run_blocking, troubled
 from ..sinks import FileSink, Output, OutputClosed, OutputError
 from ..sources import raise_fd_limit
 from ..state import StateError
-from .parser import options_from
+from .parser import UsageError, options_from
 
-__all__ = ["EXIT_PIPE", "run_follow"]
+__all__ = ["EXIT_PIPE", "UsageError", "run_follow"]
 
 log = logging.getLogger("tailmerge")
 EXIT_PIPE = 141
-
-
-class UsageError(Exception):
-    """Bad usage found after parsing: printed with the command's usage, exit status 2."""
 
 
 def run_follow(ns: argparse.Namespace) -> int:

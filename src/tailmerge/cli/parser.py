@@ -15,7 +15,11 @@ from ..sinks import FORMATS
 from ..state import FSYNC_POLICIES
 from ..verify import DEFAULT_BUDGET, VERIFY_FORMATS
 
-__all__ = ["build_parser", "number", "options_from"]
+__all__ = ["UsageError", "build_parser", "number", "options_from"]
+
+
+class UsageError(Exception):
+    """Bad usage found after parsing: printed with the command's usage, exit status 2."""
 
 
 def number(kind: type[float] | type[int], minimum: float, *, inclusive: bool = True) -> Callable[[str], Any]:

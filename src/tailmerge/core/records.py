@@ -25,16 +25,18 @@ PRESETS: tuple[Preset, ...] = get_args(Preset)
 Starts = Callable[[bytes], bool]
 """Whether a line (newline included) starts a new record; may keep state from line to line."""
 
-_INDENTED = re.compile(rb"[ \t]")
-_JAVA_MORE = re.compile(rb"(?:[ \t]|Caused by: |\.\.\. \d+ (?:more|common frames omitted))")
+# compiled when a run asks for them (most runs have no multiline records)
+_INDENTED = rb"[ \t]"
+_JAVA_MORE = rb"(?:[ \t]|Caused by: |\.\.\. \d+ (?:more|common frames omitted))"
 # the start of a line that carries a time: ISO 8601 / RFC 3339, syslog, Apache/nginx, epoch s or ms
-TIMESTAMP_START = re.compile(
+TIMESTAMP_START = (
     rb"(?:\[?\d{4}-\d\d-\d\d[T ]\d\d:\d\d"
     rb"|\[?(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d\d:\d\d:\d\d"
     rb"|\[\d\d/(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)/\d{4}:"
     rb"|\d{10}(?:\d{3})?(?:[.,]\d+)?\b"
     rb'|\{.*"(?:time|timestamp|ts|@timestamp)"\s*:)'
 )
+"""The ``timestamp`` preset's pattern (matched at the start of a line)."""
 
 
 def record_starts(preset: str | None = None, start: str | None = None) -> Callable[[], Starts]:
@@ -44,11 +46,14 @@ def record_starts(preset: str | None = None, start: str | None = None) -> Callab
         pattern = re.compile(start.encode())
         return lambda: lambda line: pattern.match(line) is not None
     if preset == "indented":
-        return lambda: lambda line: not _INDENTED.match(line)
+        indented = re.compile(_INDENTED)
+        return lambda: lambda line: not indented.match(line)
     if preset == "java":
-        return lambda: lambda line: not _JAVA_MORE.match(line)
+        java_more = re.compile(_JAVA_MORE)
+        return lambda: lambda line: not java_more.match(line)
     if preset == "timestamp":
-        return lambda: lambda line: TIMESTAMP_START.match(line) is not None
+        timestamp = re.compile(TIMESTAMP_START)
+        return lambda: lambda line: timestamp.match(line) is not None
     if preset == "python":
         return lambda: _PythonStarts()
     raise ValueError(f"unknown multiline preset {preset!r}; choose from {', '.join(PRESETS)}")

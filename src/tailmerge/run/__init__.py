@@ -1,6 +1,30 @@
 """Running the pipeline: the run's sequence and drivers (``pipeline``) and the three engines."""
 
-from .engines import AsyncioEngine, MixedEngine, ThreadsEngine, run_async, run_blocking
-from .pipeline import Engine, Run, troubled
+from typing import TYPE_CHECKING
 
-__all__ = ["AsyncioEngine", "Engine", "MixedEngine", "Run", "ThreadsEngine", "run_async", "run_blocking", "troubled"]
+from .._lazy import exports
+
+if TYPE_CHECKING:
+    from .engines import AsyncioEngine, MixedEngine, ThreadsEngine, run_async, run_blocking
+    from .pipeline import Engine, Run, make_run, troubled
+
+__all__ = [
+    "AsyncioEngine",
+    "Engine",
+    "MixedEngine",
+    "Run",
+    "ThreadsEngine",
+    "make_run",
+    "run_async",
+    "run_blocking",
+    "troubled",
+]
+
+if not TYPE_CHECKING:  # each module is imported when one of its names is first used
+    __getattr__, __dir__ = exports(
+        __name__,
+        {
+            **dict.fromkeys(("AsyncioEngine", "MixedEngine", "ThreadsEngine", "run_async", "run_blocking"), ".engines"),
+            **dict.fromkeys(("Engine", "Run", "make_run", "troubled"), ".pipeline"),
+        },
+    )

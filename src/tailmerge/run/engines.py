@@ -12,13 +12,15 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor  # imported now, not when the fd limit is reached
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..bridge import call_soon
 from ..core import Chunk, Follower
 from ..sources import Discovery
 from .pipeline import Run
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 __all__ = ["AsyncioEngine", "MixedEngine", "ThreadsEngine", "run_async", "run_blocking"]
 
@@ -99,6 +101,10 @@ class MixedEngine(_LoopEngine):
 
     def __init__(self, run: Run) -> None:
         super().__init__(run)
+        # imported now, before the run opens its files, not when the fd limit may have been reached
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._executor_type = ThreadPoolExecutor
         self._executors: list[ThreadPoolExecutor] = []
 
     def launch(self, followers: Sequence[Follower[Any]]) -> None:
@@ -106,7 +112,7 @@ class MixedEngine(_LoopEngine):
             return
         # sized to the followers: the default executor (min(32, cpus + 4) workers) would leave some files
         # never followed once there are more of them than workers
-        executor = ThreadPoolExecutor(len(followers), thread_name_prefix="tailmerge")
+        executor = self._executor_type(len(followers), thread_name_prefix="tailmerge")
         self._executors.append(executor)
         for f in followers:
             self.followers.append(self.loop.run_in_executor(executor, self.run.drive_blocking, f, self._hand_over(f)))

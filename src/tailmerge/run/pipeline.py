@@ -12,23 +12,24 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, Protocol, TypeVar
 
 from ..bridge import StopToken, call_soon
-from ..core import Follower, Framing, Identity, record_starts
-from ..merge import ROOM, Merge
+from ..core import Follower, Framing, Identity, TimeOrder, Window, record_starts
+from ..merge import ROOM, Merge, Timing
+from ..opening import PathArg, as_paths
 from ..options import Options
-from ..sinks import Origin
-from ..sources import Compressed, Discovery, Ledger, Source, Stdin, is_archive
+from ..sinks import Origin, Output, Sink
+from ..sources import Compressed, Discovery, Ledger, Source, Stdin, is_archive, is_pattern
 from ..sources.ledger import FileRead
 from ..sources.start import Start
 from ..watch import Watcher, make_watcher
 from .drivers import Drivers
 
-__all__ = ["Engine", "Run"]
+__all__ = ["Engine", "Run", "make_run", "troubled"]
 
 log = logging.getLogger("tailmerge")
 
@@ -313,6 +314,41 @@ class Run(Drivers):
             with self._lock:
                 self._alive -= 1
             self._check_done()
+
+
+def _expand(paths: Iterable[PathArg], options: Options) -> tuple[list[str], Discovery | None]:
+    """Split arguments into literal paths and glob patterns; the patterns' current matches join the paths."""
+    args = as_paths(paths)
+    patterns = [a for a in args if is_pattern(a)]
+    discovery = Discovery(patterns, options.exclude, follow=options.follow)
+    literal = discovery.keep(a for a in args if a not in patterns)  # excludes apply to them too
+    found = discovery.step()
+    return literal + found, discovery if patterns else None
+
+
+def make_run(
+    paths: Iterable[PathArg],
+    opts: Options,
+    sinks: list[Sink],
+    output: Output | None = None,
+    ledger: Ledger | None = None,
+) -> Run:
+    """A run of ``paths`` into ``sinks``; ``output`` (its file) is never followed as an input; ``ledger``:
+    what earlier runs read (from a state)."""
+    initial, discovery = _expand(paths, opts)
+    run = Run(opts, Merge(sinks, _timing(opts)), StopToken(), initial, discovery, ledger)
+    if output is not None:
+        run.leave_out(output.identity())
+    return run
+
+
+def _timing(opts: Options) -> Timing | None:
+    """How lines are timed, when they are: ordered (exactly with ``follow=False``), or windowed."""
+    if not opts.timed:
+        return None
+    since, until = opts.window(time.time())
+    order = TimeOrder(opts.lateness if opts.follow else None) if opts.order == "time" else None
+    return Timing(opts.parser, Window(since, until), order)
 
 
 def troubled(run: Run) -> list[str]:

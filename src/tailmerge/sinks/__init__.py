@@ -1,10 +1,15 @@
 """Sinks: where the merged stream goes, each with a backpressure policy (see ``contract``)."""
 
-from .contract import Batch, Origin, Sink
-from .file_sink import FileSink
-from .formats import FORMATS, Format, Formatter, Labels, labels_for
-from .output import Output, OutputClosed, OutputError
-from .queue import Line, LineQueue
+from typing import TYPE_CHECKING
+
+from .._lazy import exports
+
+if TYPE_CHECKING:
+    from .contract import Batch, Origin, Sink
+    from .file_sink import FileSink
+    from .formats import FORMATS, Format, Formatter, Labels, labels_for
+    from .output import Output, OutputClosed, OutputError
+    from .queue import Line, LineQueue
 
 __all__ = [
     "FORMATS",
@@ -22,3 +27,15 @@ __all__ = [
     "Sink",
     "labels_for",
 ]
+
+if not TYPE_CHECKING:  # each module is imported when one of its names is first used
+    __getattr__, __dir__ = exports(
+        __name__,
+        {
+            **dict.fromkeys(("Batch", "Origin", "Sink"), ".contract"),
+            "FileSink": ".file_sink",
+            **dict.fromkeys(("FORMATS", "Format", "Formatter", "Labels", "labels_for"), ".formats"),
+            **dict.fromkeys(("Output", "OutputClosed", "OutputError"), ".output"),
+            **dict.fromkeys(("Line", "LineQueue"), ".queue"),
+        },
+    )

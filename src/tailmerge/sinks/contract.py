@@ -19,10 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from ..core import Chunk
-
 if TYPE_CHECKING:
     from ..bridge.stop import StopToken
+    from ..core import Chunk
 
 __all__ = ["Batch", "Origin", "Sink"]
 

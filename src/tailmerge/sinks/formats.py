@@ -5,14 +5,11 @@ Formatting is pure: chunks in, bytes out.
 
 from __future__ import annotations
 
-import base64
 import itertools
-import json
 import logging
 import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from json.encoder import encode_basestring as _json_str  # C: a str as a JSON string literal, UTF-8 kept
 from typing import Literal, get_args
 
 from ..core import Chunk
@@ -86,7 +83,11 @@ class Formatter:
             name = b"\x1b[%dm%s\x1b[0m" % (_COLOURS[colour % len(_COLOURS)], name)
         self._prefix = name + LABEL_SEP
         self._continued = name + CONTINUATION_SEP
-        self._json_path = json.dumps(path)
+        self._json_path = ""
+        if fmt == "jsonl":  # json is imported for JSONL only
+            import json
+
+            self._json_path = json.dumps(path)
 
     def format(self, chunks: Sequence[Chunk]) -> list[bytes]:
         """Output buffers for ``chunks`` (raw, headers: the chunks' own bytes, not copied)."""
@@ -107,6 +108,8 @@ class Formatter:
         return b"==> %s <==\n" % os.fsencode(self.path)
 
     def _jsonl(self, chunk: Chunk) -> bytes:
+        from json.encoder import encode_basestring as _json_str  # C: a str as a JSON string literal, UTF-8 kept
+
         inode = f'"inode": {chunk.file.ino}, ' if chunk.file is not None else ""
         head = f'{{"path": {self._json_path}, {inode}"offset": '
         heads: Iterable[str] = itertools.repeat(head)
@@ -128,6 +131,9 @@ class Formatter:
 
     @staticmethod
     def _jsonl_line(head: str, line: bytes, end: int, extra: str = "") -> bytes:
+        import base64
+        from json.encoder import encode_basestring as _json_str
+
         body = line[:-1]
         try:
             field, text = "line", _json_str(body.decode("utf-8"))

@@ -1,12 +1,32 @@
 """Sources: followed files (with rotation, truncation and copytruncate), compressed generations, glob
 discovery, process limits."""
 
-from .archives import is_archive
-from .compressed import Compressed
-from .discovery import Discovery, is_pattern
-from .file import Source
-from .ledger import Ledger
-from .limits import raise_fd_limit
-from .stdin import Stdin
+from typing import TYPE_CHECKING
+
+from .._lazy import exports
+
+if TYPE_CHECKING:
+    from .archives import is_archive
+    from .compressed import Compressed
+    from .discovery import Discovery, is_pattern
+    from .file import Source
+    from .ledger import Ledger
+    from .limits import raise_fd_limit
+    from .stdin import Stdin
 
 __all__ = ["Compressed", "Discovery", "Ledger", "Source", "Stdin", "is_archive", "is_pattern", "raise_fd_limit"]
+
+if not TYPE_CHECKING:  # each module is imported when one of its names is first used
+    __getattr__, __dir__ = exports(
+        __name__,
+        {
+            "is_archive": ".archives",
+            "Compressed": ".compressed",
+            "Discovery": ".discovery",
+            "is_pattern": ".discovery",
+            "Source": ".file",
+            "Ledger": ".ledger",
+            "raise_fd_limit": ".limits",
+            "Stdin": ".stdin",
+        },
+    )

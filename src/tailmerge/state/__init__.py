@@ -1,7 +1,13 @@
 """Checkpoints (``--state``): the SQLite state file and the committer that keeps it true to the output."""
 
-from .checkpoint import COMMIT_INTERVAL, FSYNC_POLICIES, Checkpoint, FsyncPolicy, open_checkpoint, trim_output
-from .store import FORMAT_VERSION, Committed, StateError, StateStore
+from typing import TYPE_CHECKING
+
+from .._lazy import exports
+
+if TYPE_CHECKING:
+    from .checkpoint import COMMIT_INTERVAL, Checkpoint, open_checkpoint, trim_output
+    from .policy import FSYNC_POLICIES, FsyncPolicy, StateError
+    from .store import FORMAT_VERSION, Committed, StateStore
 
 __all__ = [
     "COMMIT_INTERVAL",
@@ -15,3 +21,13 @@ __all__ = [
     "open_checkpoint",
     "trim_output",
 ]
+
+if not TYPE_CHECKING:  # SQLite only when a state is used
+    __getattr__, __dir__ = exports(
+        __name__,
+        {
+            **dict.fromkeys(("COMMIT_INTERVAL", "Checkpoint", "open_checkpoint", "trim_output"), ".checkpoint"),
+            **dict.fromkeys(("FSYNC_POLICIES", "FsyncPolicy", "StateError"), ".policy"),
+            **dict.fromkeys(("FORMAT_VERSION", "Committed", "StateStore"), ".store"),
+        },
+    )

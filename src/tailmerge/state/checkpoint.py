@@ -15,20 +15,18 @@ import stat
 import sys
 import time
 from collections import deque
-from typing import Literal, get_args
 
 from ..core import Identity
 from ..sinks.contract import Batch
 from ..sources.archives import archived
 from ..sources.ledger import FileRead, Ledger
-from .store import Committed, StateError, StateStore
+from .policy import FSYNC_POLICIES, FsyncPolicy, StateError
+from .store import Committed, StateStore
 
 __all__ = ["COMMIT_INTERVAL", "FSYNC_POLICIES", "Checkpoint", "FsyncPolicy", "Mark", "open_checkpoint"]
 
 log = logging.getLogger("tailmerge")
 
-FsyncPolicy = Literal["always", "interval", "never"]
-FSYNC_POLICIES: tuple[FsyncPolicy, ...] = get_args(FsyncPolicy)
 COMMIT_INTERVAL = 1.0  # seconds: at most one fsync (and one transaction) a second with "interval"
 Mark = list[tuple[str, Identity, int]]  # (absolute path, file, offset just past the batch's last line of it)
 

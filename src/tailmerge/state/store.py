@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ..core import Identity
 from ..sources.ledger import FileRead
+from .policy import StateError
 
 __all__ = ["FORMAT_VERSION", "Committed", "StateError", "StateStore"]
 
@@ -28,10 +29,6 @@ CREATE TABLE IF NOT EXISTS files (
     PRIMARY KEY (dev, ino)
 );
 """
-
-
-class StateError(Exception):
-    """A state that cannot be used: unreadable, of a newer format, in use, or of another output."""
 
 
 @dataclass(frozen=True, slots=True)

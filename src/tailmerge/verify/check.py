@@ -16,6 +16,7 @@ from ..sinks.formats import CONTINUATION_SEP
 from ..sources.archives import content_blocks
 from ..sources.discovery import is_pattern, match
 from .attributed import check_attributed, header_of, is_record, label_of
+from .defaults import DEFAULT_BUDGET, VERIFY_FORMATS
 from .names import Inputs
 from .raw import verify_raw
 from .timeorder import check_time_order
@@ -23,8 +24,6 @@ from .verdict import Verdict, show
 
 __all__ = ["DEFAULT_BUDGET", "VERIFY_FORMATS", "Verdict", "expand_inputs", "read_lines", "verify"]
 
-DEFAULT_BUDGET = 1_000_000  # choice points a search may open before it gives up
-VERIFY_FORMATS = ("auto", "raw", "labeled", "jsonl", "headers")  # not FORMATS: a new one needs a reader here
 _SAMPLE = 10  # non-empty output lines looked at to tell the format
 
 

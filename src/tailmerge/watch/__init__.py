@@ -4,20 +4,29 @@ from __future__ import annotations
 
 import errno
 import logging
+from typing import TYPE_CHECKING
 
-from .inotify import InotifyWatcher
+from .._lazy import exports
 from .poll import Watcher
 from .table import Event, Reaction, Signal, WatchTable
+
+if TYPE_CHECKING:
+    from .inotify import InotifyWatcher
 
 __all__ = ["Event", "InotifyWatcher", "Reaction", "Signal", "WatchTable", "Watcher", "make_watcher"]
 
 log = logging.getLogger("tailmerge")
+
+if not TYPE_CHECKING:  # inotify (and asyncinotify) only when a run follows
+    __getattr__, __dir__ = exports(__name__, {"InotifyWatcher": ".inotify"})
 
 
 def make_watcher(mode: str) -> Watcher:
     """The waker for ``--watch auto|inotify|poll``; auto falls back to polling, saying so once."""
     if mode == "poll":
         return Watcher()
+    from .inotify import InotifyWatcher
+
     try:
         return InotifyWatcher()
     except OSError as e:
