@@ -48,11 +48,13 @@ class Drivers:
         # stdin reader is a thread of its own: it wakes through ``wake``, which is safe from any thread)
         # an archive is never watched: it does not grow
         watched = follower if isinstance(follower, Discovery | Stdin | Compressed) else None
+        # a source's absolute path, taken when it was made: not asked again of the current folder
+        path = follower.abspath if isinstance(follower, Source) else follower.path
         try:
             if watched is not None:
                 event_driven = watched.watch(self.watcher, _Wake(wake) if isinstance(watched, Stdin) else signal)
             else:
-                event_driven = self.watcher.watch_file(follower.path, signal)
+                event_driven = self.watcher.watch_file(path, signal)
         except OSError:
             event_driven = False
         try:
@@ -61,7 +63,7 @@ class Drivers:
             if watched is not None:
                 watched.unwatch(self.watcher, signal)
             else:
-                self.watcher.unwatch_file(follower.path, signal)
+                self.watcher.unwatch_file(path, signal)
             self.token.forget(handle)
 
     def drive_blocking(self, follower: Follower[T], hand_over: Callable[[list[T]], None]) -> None:
@@ -107,11 +109,14 @@ class Drivers:
                 complete = True
                 for action in self._plan(follower, ev):
                     if isinstance(action, Wait):
-                        try:
-                            async with asyncio.timeout(action.timeout):  # None: until signalled
-                                await signal.wait()
-                        except TimeoutError:
-                            pass
+                        if action.timeout is None:  # until signalled: no timer to arm and cancel
+                            await signal.wait()
+                        else:
+                            try:
+                                async with asyncio.timeout(action.timeout):
+                                    await signal.wait()
+                            except TimeoutError:
+                                pass
                         signal.clear()
                     else:
                         await hand_over(action)

@@ -48,9 +48,11 @@ class Source:
         follow: bool = True,
         ledger: Ledger | None = None,
         framing: Framing | None = None,
+        abspath: str | None = None,
     ) -> None:
         self.path = path
-        self._abspath = os.path.abspath(path)  # now: the current folder may go away later
+        self.abspath = abspath if abspath is not None else os.path.abspath(path)
+        """The absolute path, taken now (the current folder may go away later), or given when known."""
         self._framing = framing if framing is not None else Framing(max_line_bytes)  # framing wins: it has one
         self._max_line_bytes = self._framing.max_line_bytes
         self._start = start if start is not None else Start()
@@ -183,7 +185,7 @@ class Source:
             self._report("no such file; it will be followed once it appears" if self._follow else "no such file")
             if self._ledger is not None and not self._took_up:
                 self._took_up = True
-                if self._ledger.knows_path(self._abspath):
+                if self._ledger.knows_path(self.abspath):
                     self._take_up(None)
             self._at_start = False  # a file that appears later is new: read it from its start
             return
@@ -210,17 +212,17 @@ class Source:
             log.info("%s: opened", self.path)
         self._take_fingerprint(gen)
         if self._ledger is not None:
-            self._ledger.opened(self._abspath, identity, gen.fingerprint, gen.pos)
+            self._ledger.opened(self.abspath, identity, gen.fingerprint, gen.pos)
 
     def _first_offset(self, fd: int, st: os.stat_result, identity: Identity) -> int:
         if self._ledger is not None and not self._took_up:
             self._took_up = True
-            if self._ledger.knows_path(self._abspath):
+            if self._ledger.knows_path(self.abspath):
                 self._at_start = False  # a file the state does not know is new since: read from its start
                 if (offset := self._take_up((fd, st, identity))) is not None:
                     return offset
         if self._ledger is not None:
-            known = self._ledger.resume(self._abspath, identity, fd, st.st_size)
+            known = self._ledger.resume(self.abspath, identity, fd, st.st_size)
             if known is not None:
                 log.info("%s: already read to byte %d; going on from there", self.path, known)
                 return known
@@ -309,7 +311,7 @@ class Source:
         many bytes were read from it."""
         if not gen.fingerprint or len(gen.fingerprint) < min(FINGERPRINT_BYTES, gen.pos):
             return 0
-        fd = find_copy(self._abspath, gen.identity, gen.fingerprint, gen.pos - 1)  # as long: to know it
+        fd = find_copy(self.abspath, gen.identity, gen.fingerprint, gen.pos - 1)  # as long: to know it
         if fd is None:
             return 0
         start = gen.pos
@@ -319,7 +321,7 @@ class Source:
                 gen.pos += len(data)
                 out.extend(gen.framer.feed(data))
             if self._ledger is not None:  # the copy is known from now on: a restart does not read it again
-                self._ledger.opened(self._abspath, Identity(st.st_dev, st.st_ino), gen.fingerprint, st.st_size)
+                self._ledger.opened(self.abspath, Identity(st.st_dev, st.st_ino), gen.fingerprint, st.st_size)
         except OSError:
             pass
         finally:
@@ -337,7 +339,7 @@ class Source:
             gen = Generation(fd, identity, self._framing.framer(start, identity))
             gen.deadline = time.monotonic() + self._rotate_wait
             self._take_fingerprint(gen)
-            self._ledger.opened(self._abspath, identity, gen.fingerprint, start)
+            self._ledger.opened(self.abspath, identity, gen.fingerprint, start)
             self._rotated.append(gen)
         return offset
 
@@ -378,7 +380,7 @@ class Source:
         if self._ledger is not None and finished and not gen.framer.pending and gen is not self._current:
             # finished: rotated away (or deleted) and read to its end; the file at the path is not, even
             # when the run ends, so a state resumes it where it was left
-            self._ledger.record(self._abspath, gen.identity, gen.fingerprint, gen.framer.offset)
+            self._ledger.record(self.abspath, gen.identity, gen.fingerprint, gen.framer.offset)
         os.close(gen.fd)
         if gen in self._rotated:
             self._rotated.remove(gen)

@@ -10,6 +10,7 @@ import errno
 import logging
 import os
 import selectors
+import stat
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -58,6 +59,7 @@ class InotifyWatcher(Watcher):
         self._refused: set[str] = set()
         self._warned_limit = False
         self._warned_mounts: set[str] = set()
+        self._real_folders: dict[str, tuple[tuple[int, int], str]] = {}  # folder: (its directory, its real path)
 
     # -- registration ---------------------------------------------------------------------------
 
@@ -66,7 +68,7 @@ class InotifyWatcher(Watcher):
         ok = self._add_name(path, signal)
         # a symlink is followed by name (like tail -F); its target's folder is watched too
         try:
-            target = os.path.realpath(path)
+            target = self._realpath(path)
         except OSError:
             target = path
         if ok and target != path:
@@ -74,6 +76,30 @@ class InotifyWatcher(Watcher):
                 self._table.add_link(path, signal)
             ok = self._add_name(target, signal)
         return ok
+
+    def _realpath(self, path: str) -> str:
+        """``os.path.realpath(path)`` (``path`` absolute and normalized), its folder resolved once: a
+        folder's real path is reused while the folder still names the same directory, and only the file's
+        own name is looked at each time (thousands of files in a few folders; realpath asks the kernel
+        about every part of every path)."""
+        folder, _, name = path.rpartition("/")
+        if not folder or not name:
+            return os.path.realpath(path)
+        try:
+            st = os.stat(folder)
+        except OSError:
+            return os.path.realpath(path)  # gone, or a loop: resolved as far as it goes
+        directory = (st.st_dev, st.st_ino)
+        known = self._real_folders.get(folder)
+        if known is None or known[0] != directory:
+            known = self._real_folders[folder] = (directory, os.path.realpath(folder))
+        candidate = os.path.join(known[1], name)
+        try:
+            if stat.S_ISLNK(os.lstat(candidate).st_mode):
+                return os.path.realpath(path)  # the file is a symlink: resolved in full
+        except OSError:
+            pass  # missing: realpath keeps the name as it is
+        return candidate
 
     def unwatch_file(self, path: str, signal: Signal) -> None:
         with self._lock:
