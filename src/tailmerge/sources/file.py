@@ -84,7 +84,7 @@ class Source:
 
     def held(self) -> list[FileRead]:
         """Every file this source holds open, as a read: its path, first bytes and how far it was read."""
-        return [FileRead(self._abspath, g.identity, g.fingerprint, g.pos, False) for g in self._generations()]
+        return [FileRead(self.abspath, g.identity, g.fingerprint, g.pos, False) for g in self._generations()]
 
     @property
     def rotating(self) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import selectors
+import select
 import stat
 import threading
 from pathlib import Path
@@ -218,13 +218,15 @@ class InotifyWatcher(Watcher):
         # no timeout: an idle waker thread never wakes (each wake-up costs a garbage-collector pass over
         # thousands of follower threads); stop_blocking() wakes it through a pipe
         self._inotify.sync_timeout = 0  # sync_get() only takes what is ready
-        with selectors.DefaultSelector() as selector:
-            selector.register(self._inotify.fd, selectors.EVENT_READ)
-            selector.register(self._wake_r, selectors.EVENT_READ)
-            while not self._stopped:
-                selector.select()
-                while not self._stopped and (event := self._inotify.sync_get()) is not None:
-                    self._dispatch(event.watch.wd if event.watch else -1, int(event.mask), _name(event.name))
+        # poll(), not an epoll selector: it needs no descriptor of its own, which this thread could only
+        # get after the run's sources have taken every one the limit allows
+        poller = select.poll()
+        poller.register(self._inotify.fd, select.POLLIN)
+        poller.register(self._wake_r, select.POLLIN)
+        while not self._stopped:
+            poller.poll()
+            while not self._stopped and (event := self._inotify.sync_get()) is not None:
+                self._dispatch(event.watch.wd if event.watch else -1, int(event.mask), _name(event.name))
 
     def stop_blocking(self) -> None:
         self._stopped = True

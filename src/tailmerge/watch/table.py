@@ -30,6 +30,9 @@ class Event(enum.Flag):
     OVERFLOW = enum.auto()  # events were dropped: everyone must look for themselves
 
 
+_FOLDER_WENT = Event.GONE | Event.IGNORED  # made once: each Flag operation is a Python call
+
+
 class Reaction(NamedTuple):
     """What the inotify layer must do after an event."""
 
@@ -118,7 +121,7 @@ class WatchTable:
             return reaction
         if name is not None:
             self._on_entry(folder, d, event, name, reaction)
-        if event & (Event.GONE | Event.IGNORED):
+        if event & _FOLDER_WENT:
             # the folder itself went away: its followers wait on an ancestor from now on
             del self._dirs[folder]
             self._by_wd.pop(wd, None)
