@@ -317,6 +317,7 @@ class Run(Drivers):
                 self._alive -= 1
             self._check_done()
 
+
 class _Absolute:
     """``os.path.abspath`` for many paths at once: the current folder is asked once (10,000 files)."""
 
