@@ -15,7 +15,6 @@ bounded part of each file.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import threading
 import time
@@ -23,11 +22,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .bridge import StopToken, call_soon
-from .core import Chunk, Release, SourceClock, TimeOrder, Window
+from .core.order import Release, TimeOrder
+from .core.timing import SourceClock, Window
 from .sinks.contract import Batch, Origin
 
 if TYPE_CHECKING:
+    import asyncio  # imported by the loop engines: ``tailmerge --version`` needs none of it
+
+    from .bridge import StopToken
+    from .core import Chunk
     from .sinks import Sink
 
 __all__ = ["ROOM", "Merge", "Timing"]
@@ -145,6 +148,8 @@ class Merge:
 
     def _aenter_lock(self) -> asyncio.Lock:
         if self._alock is None:
+            import asyncio
+
             self._alock = asyncio.Lock()
             self._loop = asyncio.get_running_loop()
         return self._alock
@@ -217,6 +222,8 @@ class Merge:
 
     async def await_room(self, origin: Origin) -> None:
         """Await until ``origin`` has room again, or the run stops."""
+        import asyncio
+
         loop = asyncio.get_running_loop()
         while self.full(origin) and not (self._token is not None and self._token.is_set()):
             waiter = loop.create_future()
@@ -228,6 +235,8 @@ class Merge:
         with self._room:
             self._room.notify_all()
         if self._room_waiters and self._loop is not None:
+            from .bridge import call_soon
+
             waiters, self._room_waiters = self._room_waiters, []
             for waiter in waiters:
                 call_soon(self._loop, _settle, waiter)
