@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
 from tailmerge.options import Engine
 
-from .conftest import assert_no_traceback, file_lines, tailmerge, verify_ok, wait_for, writer
+from .conftest import PY, assert_no_traceback, file_lines, tailmerge, verify_ok, wait_for, writer
 
 
 def test_eight_files_three_writers_merge_exactly(tmp_path: Path, engine: Engine) -> None:
@@ -105,3 +106,25 @@ def test_from_end_skips_what_is_there_and_never_cuts_a_line(tmp_path: Path, engi
     merger.communicate(timeout=5)
     # starts after the last complete line: the line being written when it started is whole
     assert file_lines(out) == [b"half of a line\n", b"new\n"]
+
+
+def test_a_signal_taken_by_another_thread_still_stops_the_run(tmp_path: Path, engine: Engine) -> None:
+    # the kernel may give a process-directed signal to any thread; here one of the run's own threads takes
+    # SIGTERM (pthread_kill), while the main thread sleeps with nothing else to wake it
+    (tmp_path / "a.log").write_bytes(b"one\n")
+    script = f"""
+import signal, sys, threading, time
+from tailmerge.cli import cli
+
+def take_it():
+    time.sleep(1.0)
+    signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+
+threading.Thread(target=take_it, daemon=True).start()
+sys.exit(cli("follow", "a.log", "-o", "out.log", "--engine", "{engine}"))
+"""
+    started = time.monotonic()
+    proc = subprocess.run([PY, "-c", script], cwd=tmp_path, capture_output=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert time.monotonic() - started < 4.0
+    assert file_lines(tmp_path / "out.log") == [b"one\n"]

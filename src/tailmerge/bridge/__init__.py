@@ -1,20 +1,22 @@
-"""Crossing between threads and the event loop: the stop token, the bounded hand-off, the portal."""
+"""Crossing between threads and the event loop: the stop token, the bell, the bounded hand-off, the portal."""
 
 from typing import TYPE_CHECKING
 
 from .._lazy import exports
 
 if TYPE_CHECKING:
+    from .bell import Bell
     from .handoff import Handoff, Policy
     from .portal import Portal, refuse_in_loop
     from .stop import Reason, StopFlag, StopToken, call_soon
 
-__all__ = ["Handoff", "Policy", "Portal", "Reason", "StopFlag", "StopToken", "call_soon", "refuse_in_loop"]
+__all__ = ["Bell", "Handoff", "Policy", "Portal", "Reason", "StopFlag", "StopToken", "call_soon", "refuse_in_loop"]
 
 if not TYPE_CHECKING:  # each module is imported when one of its names is first used
     __getattr__, __dir__ = exports(
         __name__,
         {
+            "Bell": ".bell",
             **dict.fromkeys(("Handoff", "Policy"), ".handoff"),
             **dict.fromkeys(("Portal", "refuse_in_loop"), ".portal"),
             **dict.fromkeys(("Reason", "StopFlag", "StopToken", "call_soon"), ".stop"),

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, Protocol, TypeVar
 
-from ..bridge import StopToken, call_soon
+from ..bridge import Bell, StopToken, call_soon
 from ..core import Follower, Framing, Identity, TimeOrder, Window, record_starts
 from ..merge import ROOM, Merge, Timing
 from ..opening import PathArg, as_paths
@@ -194,24 +194,23 @@ class Run(Drivers):
 
     def execute_blocking(self, engine: Engine) -> None:
         """Run in this thread until every follower is done or the run is stopped."""
-        due = threading.Event()  # the stop, or held units due sooner than the wait below was told
-        self.token.on_stop(due.set)
-        self.merge.on_due = due.set
-        engine.start_waker()
-        try:
-            engine.launch(self.initial())
-            self._check_done()
-            while not self.token.is_set():
-                due.wait(self._wait_left())
-                due.clear()
-                self._check_idle()
-                self.merge.tick()
-        finally:
-            self.token.stop("done")
-            engine.join_blocking()
-            self.watcher.close()
-            self._finish(self.merge.flush)
-            self._report_late()
+        with Bell() as due:  # the stop, a signal, or held units due sooner than the wait below was told
+            self.token.on_stop(due.ring)
+            self.merge.on_due = due.ring
+            engine.start_waker()
+            try:
+                engine.launch(self.initial())
+                self._check_done()
+                while not self.token.is_set():
+                    due.wait(self._wait_left())
+                    self._check_idle()
+                    self.merge.tick()
+            finally:
+                self.token.stop("done")
+                engine.join_blocking()
+                self.watcher.close()
+                self._finish(self.merge.flush)
+                self._report_late()
 
     async def execute_async(self, engine: Engine) -> None:
         """Await until every follower is done or the run is stopped."""
@@ -219,28 +218,29 @@ class Run(Drivers):
         due = asyncio.Event()
         self.token.on_stop(lambda: call_soon(loop, due.set))
         self.merge.on_due = lambda: call_soon(loop, due.set)
-        engine.start_waker()
-        try:
-            engine.launch(self.initial())
-            self._check_done()
-            while not self.token.is_set():
-                try:
-                    async with asyncio.timeout(self._wait_left()):
-                        await due.wait()
-                except TimeoutError:
-                    pass
-                due.clear()
-                self._check_idle()
-                await self.merge.atick()
-        finally:
-            self.token.stop("done")
-            await engine.join_async()
-            self.watcher.close()
+        with _signals_wake(loop):
+            engine.start_waker()
             try:
-                await self.merge.aflush()
-            except Exception as e:
-                self.token.fail(e)
-            self._report_late()
+                engine.launch(self.initial())
+                self._check_done()
+                while not self.token.is_set():
+                    try:
+                        async with asyncio.timeout(self._wait_left()):
+                            await due.wait()
+                    except TimeoutError:
+                        pass
+                    due.clear()
+                    self._check_idle()
+                    await self.merge.atick()
+            finally:
+                self.token.stop("done")
+                await engine.join_async()
+                self.watcher.close()
+                try:
+                    await self.merge.aflush()
+                except Exception as e:
+                    self.token.fail(e)
+                self._report_late()
 
     def raise_failure(self) -> None:
         """Raise the first error of the run (a follower's, or a sink's, even one met while finishing)."""
@@ -316,6 +316,17 @@ class Run(Drivers):
             with self._lock:
                 self._alive -= 1
             self._check_done()
+
+
+@contextmanager
+def _signals_wake(loop: asyncio.AbstractEventLoop) -> Iterator[None]:
+    """Signals wake the loop, whichever of the run's threads takes them (a ``Bell`` the loop watches)."""
+    with Bell() as bell:
+        loop.add_reader(bell.fileno(), bell.clear)
+        try:
+            yield
+        finally:
+            loop.remove_reader(bell.fileno())
 
 
 class _Absolute:
