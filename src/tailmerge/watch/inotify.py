@@ -211,13 +211,22 @@ class InotifyWatcher(Watcher):
             pass  # already gone with its folder
 
     async def run(self) -> None:
-        async for event in self._inotify:
-            self._dispatch(event.watch.wd if event.watch else -1, int(event.mask), _name(event.name))
+        # the loop watches the descriptor once for the whole run, and each wake-up takes every event
+        # ready: asyncinotify's async iterator adds and removes a reader and makes a future per event
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        self._inotify.sync_timeout = 0  # sync_get() only takes what is ready
+        loop.add_reader(self._inotify.fd, self._drain)
+        try:
+            await loop.create_future()  # until the run cancels this task
+        finally:
+            loop.remove_reader(self._inotify.fd)
 
     def run_blocking(self) -> None:
         # no timeout: an idle waker thread never wakes (each wake-up costs a garbage-collector pass over
         # thousands of follower threads); stop_blocking() wakes it through a pipe
-        self._inotify.sync_timeout = 0  # sync_get() only takes what is ready
+        self._inotify.sync_timeout = 0
         # poll(), not an epoll selector: it needs no descriptor of its own, which this thread could only
         # get after the run's sources have taken every one the limit allows
         poller = select.poll()
@@ -225,8 +234,12 @@ class InotifyWatcher(Watcher):
         poller.register(self._wake_r, select.POLLIN)
         while not self._stopped:
             poller.poll()
-            while not self._stopped and (event := self._inotify.sync_get()) is not None:
-                self._dispatch(event.watch.wd if event.watch else -1, int(event.mask), _name(event.name))
+            self._drain()
+
+    def _drain(self) -> None:
+        """Dispatch every event that is ready."""
+        while not self._stopped and (event := self._inotify.sync_get()) is not None:
+            self._dispatch(event.watch.wd if event.watch else -1, int(event.mask), _name(event.name))
 
     def stop_blocking(self) -> None:
         self._stopped = True
