@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tailmerge.core import NO_TIME, Chunk, SourceClock, TimedRun, TimeOrder, Window
+from tailmerge.core import NO_TIME, Chunk, Release, SourceClock, TimedRun, TimeOrder, Window
 
 
 def unit(source: int, n: int, time: float | None) -> TimedRun:
@@ -14,8 +14,12 @@ def unit(source: int, n: int, time: float | None) -> TimedRun:
     return TimedRun(Chunk(data, n + 1), [len(data)], [NO_TIME if time is None else time], [time])
 
 
-def names(releases: list[tuple[int, list[Chunk]]]) -> list[bytes]:
-    return [c.data for _, chunks in releases for c in chunks]
+def runs(releases: list[Release]) -> list[tuple[int, list[Chunk]]]:
+    return [run for r in releases for run in r.runs()]
+
+
+def names(releases: list[Release]) -> list[bytes]:
+    return [c.data for _, chunks in runs(releases) for c in chunks]
 
 
 sorted_times = st.lists(st.integers(0, 50), max_size=12).map(sorted)
@@ -89,7 +93,7 @@ def test_a_runs_of_one_source_comes_as_one_release_and_each_source_keeps_its_ord
     order.end(1)
     releases = order.release(0.0)
     # 0-2 is earlier than 0-1 but stays after it: a file's order is never changed
-    assert [(k, [c.data for c in cs]) for k, cs in releases] == [
+    assert [(k, [c.data for c in cs]) for k, cs in runs(releases)] == [
         (0, [b"0-0\n", b"0-1\n", b"0-2\n"]),
         (1, [b"1-0\n"]),
         (0, [b"0-3\n"]),
@@ -107,7 +111,7 @@ def test_runs_are_released_as_slices_of_their_chunk_with_exact_offsets() -> None
     order.add(1, second.runs([Chunk(two, len(two))]), 0.0)
     order.end(0)
     order.end(1)
-    out = [(k, c.data, c.end, c.times) for k, cs in order.release(0.0) for c in cs]
+    out = [(k, c.data, c.end, c.times) for k, cs in runs(order.release(0.0)) for c in cs]
     assert out == [
         (0, b"a 1\n", 104, (1.0,)),
         (1, b"d 2\n", 4, (2.0,)),

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from .core.order import Release, TimeOrder
 from .core.timing import SourceClock, Window
-from .sinks.contract import Batch, Origin
+from .sinks.contract import Batch, Handed, Interleaved, Origin
 
 if TYPE_CHECKING:
     import asyncio  # imported by the loop engines: ``tailmerge --version`` needs none of it
@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     from .sinks import Sink
 
 __all__ = ["ROOM", "Merge", "Timing"]
+
+Ready = tuple["Origin", "list[Chunk] | Release"]
+"""A source's lines to place as one batch, or a release of time order (its first source named)."""
 
 # bytes of a source held in time order before its follower waits for room, and read per step then: a
 # release makes an object per line, so what may be released at once is kept small
@@ -96,14 +99,25 @@ class Merge:
                 sink.add_sources(origins)
         return origins
 
-    def _place(self, origin: Origin, chunks: list[Chunk]) -> Batch:
+    def _place(self, origin: Origin, chunks: list[Chunk] | Release) -> Handed:
+        if isinstance(chunks, Release):  # time order: the units of many sources as one
+            return self._interleave(chunks)
         self._seq += 1
         batch = Batch(self._seq, origin, chunks)
         self.consumed[origin.path] = self.consumed.get(origin.path, 0) + batch.consumed
         self.last_activity = time.monotonic()
         return batch
 
-    def _admit(self, origin: Origin, chunks: list[Chunk]) -> list[tuple[Origin, list[Chunk]]]:
+    def _interleave(self, release: Release) -> Interleaved:
+        self._seq += 1
+        batch = Interleaved(self._seq, self.origins, release)
+        for key, segments in release.parts:
+            path = self.origins[key].path
+            self.consumed[path] = self.consumed.get(path, 0) + sum(s.size for s in segments)
+        self.last_activity = time.monotonic()
+        return batch
+
+    def _admit(self, origin: Origin, chunks: list[Chunk]) -> list[Ready]:
         """What may go out now, in order, once ``chunks`` came in (timed, windowed, reordered)."""
         if self.timing is None:
             return [(origin, chunks)]
@@ -119,10 +133,10 @@ class Merge:
             self.on_due()
         return out
 
-    def _origins(self, releases: list[Release]) -> list[tuple[Origin, list[Chunk]]]:
+    def _origins(self, releases: list[Release]) -> list[Ready]:
         if releases and self.order is not None:
             self._room_changed()
-        return [(self.origins[key], chunks) for key, chunks in releases if chunks]
+        return [(self.origins[r.parts[0][0]], r) for r in releases]
 
     def enter(self, origin: Origin, chunks: list[Chunk]) -> None:
         """Hand a source's lines over from a thread; a block sink may hold this thread (backpressure)."""
@@ -134,13 +148,13 @@ class Merge:
         async with self._aenter_lock():
             await self._aput(self._admit(origin, chunks))
 
-    def _put(self, ready: list[tuple[Origin, list[Chunk]]]) -> None:
+    def _put(self, ready: list[Ready]) -> None:
         if ready:
             batches = [self._place(origin, chunks) for origin, chunks in ready]
             for sink in self.sinks:
                 sink.put(batches)
 
-    async def _aput(self, ready: list[tuple[Origin, list[Chunk]]]) -> None:
+    async def _aput(self, ready: list[Ready]) -> None:
         if ready:
             batches = [self._place(origin, chunks) for origin, chunks in ready]
             for sink in self.sinks:

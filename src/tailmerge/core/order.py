@@ -20,14 +20,14 @@ that one's time, so that each source's units stay in their order.
 
 from __future__ import annotations
 
-import heapq
 import math
 from bisect import bisect_left, bisect_right
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import pairwise
 
-from .framing import Chunk
+from .release import Release, Segment
 from .timing import NO_TIME, TimedRun
 
 __all__ = ["Release", "TimeOrder"]
@@ -46,10 +46,6 @@ class _Queue:
     released: int = 0  # of which released
     ended: bool = False
 
-    @property
-    def head(self) -> float:
-        return self.runs[0].times[self.pos]
-
 
 @dataclass(slots=True)
 class _Arrival:
@@ -61,17 +57,13 @@ class _Arrival:
     upto: int  # the source's ``added`` count after them
 
 
-Release = tuple[int, list[Chunk]]
-"""A source's key and its units released together, in their order."""
-
-
 class TimeOrder:
     """A reorder buffer over sources known by an integer key (their place in the merge)."""
 
     def __init__(self, lateness: float | None) -> None:
         self.lateness = lateness
         self._queues: dict[int, _Queue] = {}
-        self._heads: list[tuple[float, int]] = []  # (time, key) of each non-empty queue's first unit
+        self._waiting = 0  # sources with units queued
         self._arrivals: deque[_Arrival] = deque()  # live mode: the oldest first
         self._released_time = NO_TIME
         self.late = 0
@@ -79,6 +71,8 @@ class TimeOrder:
 
     def add_source(self, key: int, now: float) -> None:
         self._queues[key] = _Queue(last_arrival=now)
+        if any(k > key for k in self._queues):  # releases go through the sources in key order
+            self._queues = dict(sorted(self._queues.items()))
 
     def end(self, key: int) -> None:
         """The source is finished: it will add nothing more, so it holds no one back."""
@@ -91,13 +85,13 @@ class TimeOrder:
 
     @property
     def empty(self) -> bool:
-        return not self._heads
+        return not self._waiting
 
     def add(self, key: int, runs: list[TimedRun], now: float) -> list[Release]:
         """Queue a source's runs (in its order); return units released at once because they are late."""
         q = self._queues[key]
         q.last_arrival = now
-        late: list[Chunk] = []
+        late: list[Segment] = []
         for run in runs:
             times = run.times
             # a unit earlier than the one before it in its source waits as if it had that one's time
@@ -105,72 +99,80 @@ class TimeOrder:
                 last = q.last_time
                 for i, t in enumerate(times):
                     last = times[i] = t if t > last else last
+            q.last_time = times[-1]
             start = 0
             if not q.runs and self.lateness is not None and times[0] < self._released_time:
                 # later units were released already: holding these cannot put them back in place
                 start = bisect_left(times, self._released_time)
                 self.late += start
-                late.append(run.piece(0, start))
+                late.append(Segment(run, 0, start))
                 if start == len(times):
-                    q.last_time = times[-1]
                     continue
-                run = TimedRun(run.piece(start, len(times)), [e - run.ends[start - 1] for e in run.ends[start:]],
-                               times[start:], run.own[start:])  # fmt: skip
+                q.pos = start  # the run is queued from its first unit on time
+                q.held -= run.ends[start - 1]
             if not q.runs:
-                heapq.heappush(self._heads, (run.times[0], key))
+                self._waiting += 1
             q.runs.append(run)
             q.held += len(run.chunk.data)
-            q.added += len(run.times)
-            q.last_time = run.times[-1]
+            q.added += len(times) - start
         if self.lateness is not None and q.runs:
             self._arrivals.append(_Arrival(now, key, q.last_time, q.added))
-        return [(key, late)] if late else []
+        return [Release.of(key, late)] if late else []
 
     def release(self, now: float) -> list[Release]:
-        """Units that may go now, in time order; runs of one source's units come as one release."""
-        out: list[Release] = []
-        if not self._heads:
-            return out
-        # (time, key) bounds: a unit goes when it comes before every source that may still send an
-        # earlier one (equal times: the source given first goes first), or when its lateness ran out
-        bound, expired = self._bound(now), (self._expired_until(now), math.inf)
-        cap = max(bound, expired)
-        heads = self._heads
-        while heads and heads[0] < cap:
-            _, key = heapq.heappop(heads)
-            q = self._queues[key]
-            rival = min(cap, heads[0]) if heads else cap
-            chunks = self._take(q, key, rival)
+        """Units that may go now, in time order, as one release (or none)."""
+        if not self._waiting:
+            return []
+        # A unit (t, key) goes when no source that may still send an earlier one is behind it: every
+        # source that blocks may still send units from its last time on, so the first of their (last time,
+        # key) bounds what goes (inclusive: only that source has its key). Equal times: the source given
+        # first goes first. Live mode: a unit whose lateness ran out goes, and every unit up to its time.
+        bound_time, bound_key = math.inf, math.inf
+        for key, q in self._queues.items():
+            if q.last_time < bound_time and self._blocks(q, now):  # in key order: the first of equal times
+                bound_time, bound_key = q.last_time, key
+        expired = self._expired_until(now)
+        parts: list[tuple[int, list[Segment]]] = []
+        times: list[float] = []
+        for key, q in self._queues.items():
             if q.runs:
-                heapq.heappush(heads, (q.head, key))
-            elif self._blocks(q, now):  # it may yet deliver units from its last time on
-                bound = min(bound, (q.last_time, key))
-                cap = max(bound, expired)
-            out.append((key, chunks))
-        return out
+                cut = bisect_right if key <= bound_key else bisect_left
+                segments = self._take(q, cut, bound_time, expired, times)
+                if segments:
+                    parts.append((key, segments))
+        if not parts:
+            return []
+        self._released_time = max(self._released_time, max(times))
+        order = None
+        if len(parts) > 1:
+            # one C-level stable sort of the parts' times, concatenated in key order: equal times keep
+            # the lower key first and each source's own order
+            order = sorted(range(len(times)), key=times.__getitem__)
+        return [Release(parts, order)]
 
-    def _take(self, q: _Queue, key: int, rival: tuple[float, float]) -> list[Chunk]:
-        """The source's units that come before ``rival`` (time, key), as chunks."""
-        chunks: list[Chunk] = []
-        rival_time, rival_key = rival
+    def _take(
+        self, q: _Queue, cut: Callable[[list[float], float, int], int], bound: float, expired: float, times: list[float]
+    ) -> list[Segment]:
+        """The source's units before the bound (by ``cut``) or up to ``expired``; their times go to ``times``."""
+        segments: list[Segment] = []
         while q.runs:
             run = q.runs[0]
-            # units (t, key) < rival: t < rival_time, or t == rival_time when this source comes first
-            cut = bisect_right if key < rival_key else bisect_left
-            stop = cut(run.times, rival_time, q.pos)
-            if stop == q.pos:
+            pos = q.pos
+            stop = max(cut(run.times, bound, pos), bisect_right(run.times, expired, pos))
+            if stop == pos:
                 break
-            chunks.append(run.piece(q.pos, stop))
-            q.released += stop - q.pos
-            self._released_time = run.times[stop - 1]
+            segments.append(Segment(run, pos, stop))
+            times += run.times[pos:stop]
+            q.released += stop - pos
+            q.held -= run.ends[stop - 1] - (run.ends[pos - 1] if pos else 0)
             if stop < len(run.times):
-                q.held -= run.ends[stop - 1] - (run.ends[q.pos - 1] if q.pos else 0)
                 q.pos = stop
                 break
-            q.held -= len(run.chunk.data) - (run.ends[q.pos - 1] if q.pos else 0)
             q.runs.popleft()
             q.pos = 0
-        return chunks
+            if not q.runs:
+                self._waiting -= 1
+        return segments
 
     def flush(self) -> list[Release]:
         """Every unit still held, in time order (the run is over)."""
@@ -193,14 +195,6 @@ class TimeOrder:
         if q.ended:
             return False
         return self.lateness is None or now - q.last_arrival < self.lateness
-
-    def _bound(self, now: float) -> tuple[float, float]:
-        """Units before this (time, key) may go: no source that blocks is behind it."""
-        bound = (math.inf, math.inf)
-        for key, q in self._queues.items():
-            if not q.runs and self._blocks(q, now):
-                bound = min(bound, (q.last_time, key))
-        return bound
 
     def _expired_until(self, now: float) -> float:
         """Live mode: the latest time of the units held ``lateness`` or longer (they go, and all before them)."""

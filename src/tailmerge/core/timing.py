@@ -39,12 +39,25 @@ class Window:
 @dataclass(slots=True)
 class TimedRun:
     """Units of one chunk: where each ends in ``chunk.data``, its time for ordering (its own, else the one
-    before it; never decreasing within a source once ordered) and its own parsed time (or None)."""
+    before it; never decreasing within a source once ordered), its own parsed time (or None), and each
+    unit's bytes without its last newline (made when timing split them; else on first use)."""
 
     chunk: Chunk
     ends: list[int]
     times: list[float]
     own: list[float | None]
+    units: list[bytes] | None = None
+
+    def unit_bytes(self) -> list[bytes]:
+        """Each unit's bytes, its last newline left off."""
+        if self.units is None:
+            c = self.chunk
+            if c.added_newline or c.record:
+                self.units = [c.data[:-1]]
+            else:
+                data = c.data
+                self.units = [data[a : b - 1] for a, b in zip([0, *self.ends], self.ends, strict=False)]
+        return self.units
 
     def piece(self, start: int, stop: int) -> Chunk:
         """Units ``start``..``stop`` as one chunk, their own times attached."""
@@ -73,10 +86,12 @@ class SourceClock:
             if c.added_newline or c.record:
                 units = [c.data]
                 ends = [len(c.data)]
+                kept = None
             else:
                 units = c.data.split(b"\n")
                 units.pop()  # the empty piece after the last newline
                 ends = list(accumulate(len(u) + 1 for u in units))
+                kept = units  # a release joins them again (core.release)
             own = list(map(self._parse, units))
             times = []
             last = self.last
@@ -85,7 +100,7 @@ class SourceClock:
                     last = t
                 times.append(last)
             self.last = last
-            run = TimedRun(c, ends, times, own)
+            run = TimedRun(c, ends, times, own, kept)
             out.extend(self._windowed(run) if self._window is not None else [run])
         return out
 
@@ -105,6 +120,7 @@ class SourceClock:
                 j += 1
             piece = run.piece(i, j)
             base = run.ends[i - 1] if i else 0
-            out.append(TimedRun(piece, [e - base for e in run.ends[i:j]], run.times[i:j], run.own[i:j]))
+            units = None if run.units is None else run.units[i:j]
+            out.append(TimedRun(piece, [e - base for e in run.ends[i:j]], run.times[i:j], run.own[i:j], units))
             i = j
         return out

@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Literal, Protocol
 if TYPE_CHECKING:
     from ..bridge.stop import StopToken
     from ..core import Chunk
+    from ..core.release import Release
 
-__all__ = ["Batch", "Origin", "Sink"]
+__all__ = ["Batch", "Handed", "Interleaved", "Origin", "Sink"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,27 @@ class Batch:
         return sum(len(c.data) - c.added_newline for c in self.chunks)
 
 
+@dataclass(slots=True)
+class Interleaved:
+    """Units of several sources in time order, with their place in the merged stream (one release of
+    ``--order time``: a raw sink writes its units as one buffer; others take it as ``batches()``)."""
+
+    seq: int
+    origins: Sequence[Origin]  # indexed by a source's key
+    release: Release
+
+    def batches(self) -> list[Batch]:
+        """The release as batches of one source's lines each, in order (all with this one's place)."""
+        return [Batch(self.seq, self.origins[key], chunks) for key, chunks in self.release.runs()]
+
+    @property
+    def consumed(self) -> int:
+        return sum(s.size for _, segments in self.release.parts for s in segments)
+
+
+Handed = Batch | Interleaved
+
+
 class Sink(Protocol):
     """A destination of the merged stream."""
 
@@ -59,11 +81,11 @@ class Sink(Protocol):
     def add_sources(self, origins: Sequence[Origin]) -> None:
         """Sources join (at start, together; or one found later by a glob)."""
 
-    def put(self, batches: Sequence[Batch]) -> None:
+    def put(self, batches: Sequence[Handed]) -> None:
         """Take ``batches`` (in order, one hand-over: written together) from a thread; a ``block`` sink may
         wait here for room."""
 
-    async def aput(self, batches: Sequence[Batch]) -> None:
+    async def aput(self, batches: Sequence[Handed]) -> None:
         """Take ``batches`` on the event loop; a ``block`` sink awaits room."""
 
     def finish(self, timeout: float | None) -> int:

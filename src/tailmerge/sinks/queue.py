@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal
 
 from ..bridge.handoff import Handoff
 from ..core import Identity
-from .contract import Batch, Origin
+from .contract import Batch, Handed, Interleaved, Origin
 
 if TYPE_CHECKING:
     from ..bridge.stop import StopToken
@@ -75,12 +75,21 @@ class LineQueue:
                 lines.extend(Line(path, data, end, c.file) for data, end in c.line_ends())
         return lines
 
-    def put(self, batches: Sequence[Batch]) -> None:
-        lines = [line for batch in batches for line in self._lines(batch)]
+    @classmethod
+    def _all_lines(cls, batches: Sequence[Handed]) -> list[Line]:
+        return [
+            line
+            for handed in batches
+            for batch in (handed.batches() if isinstance(handed, Interleaved) else [handed])
+            for line in cls._lines(batch)
+        ]
+
+    def put(self, batches: Sequence[Handed]) -> None:
+        lines = self._all_lines(batches)
         self._queue.put(lines, len(lines))
 
-    async def aput(self, batches: Sequence[Batch]) -> None:
-        lines = [line for batch in batches for line in self._lines(batch)]
+    async def aput(self, batches: Sequence[Handed]) -> None:
+        lines = self._all_lines(batches)
         await self._queue.aput(lines, len(lines))
 
     def finish(self, timeout: float | None) -> int:

@@ -17,7 +17,7 @@ import time
 from collections import deque
 
 from ..core import Identity
-from ..sinks.contract import Batch
+from ..sinks.contract import Handed, Interleaved
 from ..sources.archives import archived
 from ..sources.ledger import FileRead, Ledger
 from .policy import FSYNC_POLICIES, FsyncPolicy, StateError
@@ -56,8 +56,15 @@ class Checkpoint:
             full = self._paths[path] = os.path.abspath(path)
         return full
 
-    def mark(self, batch: Batch) -> Mark:
+    def mark(self, batch: Handed) -> Mark:
         """Where ``batch`` leaves each file it holds lines of (thread-safe)."""
+        if isinstance(batch, Interleaved):  # per source: where its last segment of each file ends
+            marks: Mark = []
+            for key, segments in batch.release.parts:
+                last = {s.run.chunk.file: s.end for s in segments if s.run.chunk.file is not None}
+                path = self._abspath(batch.origins[key].path)
+                marks += [(path, file, end) for file, end in last.items()]
+            return marks
         ends: dict[Identity, int] = {}
         for chunk in batch.chunks:
             if chunk.file is not None:
