@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tailmerge.core import TimeParser, parse_tz, parse_when
@@ -475,3 +475,27 @@ def test_parse_tz_errors(text: str) -> None:
     with pytest.raises(ValueError, match="unknown time zone") as error:
         parse_tz(text)
     assert repr(text) in str(error.value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.sampled_from(["", ".5", ".123", ".123456", ".1234567"]), st.integers(0, 70)),
+        min_size=2,
+        max_size=12,
+    ),
+    st.sampled_from(["Z", "z", "+01:00", "-0530", "", " +02:00", " UTC"]),
+    st.sampled_from(["2026-11-25T23:5", "2026-02-28 23:5", "2026/13/01T10:1", "2026-11-25T29:0"]),
+    st.sampled_from([" x", "x", "7 x", "", "\tmsg"]),
+    st.booleans(),
+)
+def test_many_lines_are_timed_as_each_one_is(
+    parts: list[tuple[int, str, int]], zone: str, minute: str, after: str, one_layout: bool
+) -> None:
+    """``parse_many`` (ISO lines of one layout at once) gives what ``parse`` gives line by line, whatever
+    the layout, the zones, invalid fields or what follows the time."""
+    layout = parts[0][1]
+    lines = [f"{minute}{m}:{s:02d}{layout if one_layout else frac}{zone}{after}".encode() for m, frac, s in parts]
+    each, many = TimeParser(tz=UTC, now=NOW), TimeParser(tz=UTC, now=NOW)
+    assert many.parse_many(lines) == list(map(each.parse, lines))
+    assert many.parse_many(lines[:1] + lines) == list(map(each.parse, lines[:1] + lines))

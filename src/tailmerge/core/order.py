@@ -25,7 +25,8 @@ from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import pairwise
+from itertools import islice
+from operator import le
 
 from .release import Release, Segment
 from .timing import NO_TIME, TimedRun
@@ -95,7 +96,7 @@ class TimeOrder:
         for run in runs:
             times = run.times
             # a unit earlier than the one before it in its source waits as if it had that one's time
-            if times[0] < q.last_time or any(b < a for a, b in pairwise(times)):
+            if times[0] < q.last_time or not all(map(le, times, islice(times, 1, None))):
                 last = q.last_time
                 for i, t in enumerate(times):
                     last = times[i] = t if t > last else last
