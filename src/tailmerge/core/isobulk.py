@@ -9,9 +9,12 @@ each line; a chunk the check does not clear exactly is left to it (None here).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from itertools import repeat
 from operator import add, itemgetter, sub
+
+from .zones import offset_of
 
 __all__ = ["iso_many"]
 
@@ -23,18 +26,16 @@ _SPACED_ZONE_LEADS = frozenset(b"+-UG")
 
 
 def iso_many(
-    lines: list[bytes],
-    head: tuple[int, int, int, int],
-    minute_epoch: Callable[[bytes, bool], float | None],
-    zone_offset: Callable[[bytes], float],
+    lines: list[bytes], match: re.Match[bytes] | None, minute_epoch: Callable[[bytes, bool], float | None]
 ) -> list[float | None] | None:
     """The time of each line, when every line starts with a time laid out as the first one's; else None.
 
-    ``head``: the end of the first line's time and the spans of its seconds (with a dot fraction; no comma
-    fraction) and zone (``_ISO``'s groups 2 and 4): (end, seconds start, seconds end, zone start); the
-    minute is ``line[:16]``. ``minute_epoch(minute, zoned)`` is the parser's cached epoch of a minute (None:
-    no such time); ``zone_offset`` its seconds east of UTC of a zone's text."""
-    end, sec_start, sec_end, zone_start = head
+    ``match``: the parser's ISO regex on the first line (groups: minute, seconds, comma fraction, zone).
+    ``minute_epoch(minute, zoned)`` is the parser's cached epoch of a minute's text (``line[:16]``; None:
+    no such time)."""
+    if match is None or match.group(2) is None or match.group(3) is not None:
+        return None  # no time at the very start, no seconds, or a comma fraction: line by line
+    end, (sec_start, sec_end), zone_start = match.end(), match.span(2), match.start(4)
     first = lines[0]
     n = len(lines)
     # the minute and the rest (":SS.fff" and the zone) of each line, each checked against the first's
@@ -73,7 +74,7 @@ def iso_many(
     # the same float operations, in the same order, as the parser's (base + float(seconds), then the
     # zone's offset off): the same times
     times: Iterable[float] = map(add, map(epochs.__getitem__, minutes), secs)
-    offset = zone_offset(zone) if zone else 0
+    offset = _offset(zone) if zone else 0
     if offset:  # x - 0 is x: UTC ("Z") skips the pass
         times = map(sub, times, repeat(offset))
     return list[float | None](times)
@@ -91,5 +92,13 @@ class _Seconds(dict[bytes, float]):
         return value
 
 
+def _offset(zone: bytes) -> int:
+    offset = _OFFSETS.get(zone)
+    if offset is None:
+        offset = _OFFSETS[zone] = offset_of(zone)
+    return offset
+
+
+_OFFSETS: dict[bytes, int] = {}
 _SECONDS_MAX = 1 << 17
 _SECONDS: dict[tuple[int, int], _Seconds] = {}  # per span of the seconds in the rest (process-wide)

@@ -54,13 +54,6 @@ _BLANKS = frozenset(b" \t")
 _ZONES: dict[bytes, int] = {}  # seconds east of UTC of each zone text met
 
 
-def _zone_offset(zone: bytes) -> float:
-    offset = _ZONES.get(zone)
-    if offset is None:
-        offset = _ZONES[zone] = offset_of(zone)
-    return offset
-
-
 def _candidates(first: int) -> tuple[str, ...]:
     """The families a line starting with this byte may be in: a plain text line costs one search (clf)."""
     char = bytes([first])
@@ -164,14 +157,11 @@ class TimeParser:
             rest = self.parse_many(lines[1:]) if self.family is not None else list(map(self.parse, lines[1:]))
             return [first, *rest]
         if self.family == "iso" and self._regex is None and len(lines) > 1:
-            match = _ISO.match(lines[0])
-            if match is not None and match.group(2) is not None and match.group(3) is None:
-                from .isobulk import iso_many
+            from .isobulk import iso_many
 
-                head = (match.end(), *match.span(2), match.start(4))
-                times = iso_many(lines, head, self._iso_minute, _zone_offset)
-                if times is not None:
-                    return times
+            times = iso_many(lines, _ISO.match(lines[0]), self._iso_minute)
+            if times is not None:
+                return times
         return list(map(self.parse, lines))
 
     def _iso_minute(self, minute: bytes, zoned: bool) -> float | None:
@@ -211,13 +201,9 @@ class TimeParser:
             if match is None:
                 return None
         minute, sec, comma, zone = match.groups()
-        cache = self._utc if zone else self._wall
-        base = cache.get(minute)
+        base = (self._utc if zone else self._wall).get(minute)
         if base is None:
-            base = remember(
-                cache, minute, UTC if zone else self._tz,
-                int(minute[:4]), int(minute[5:7]), int(minute[8:10]), int(minute[11:13]), int(minute[14:16]),
-            )  # fmt: skip
+            base = self._iso_minute(minute, bool(zone))
             if base is None:
                 return None
         if sec is not None:
