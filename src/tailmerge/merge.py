@@ -38,8 +38,8 @@ __all__ = ["ROOM", "Merge", "Timing"]
 Ready = tuple["Origin", "list[Chunk] | Release"]
 """A source's lines to place as one batch, or a release of time order (its first source named)."""
 
-# bytes of a source held in time order before its follower waits for room, and read per step then: a
-# release makes an object per line, so what may be released at once is kept small
+# bytes of a source held in time order before its follower waits for room, and read per step then: it
+# bounds what an exact merge holds (a release is one object, but keeps each released line's bytes twice)
 ROOM = 256 << 10
 
 

@@ -1,9 +1,9 @@
 """Time order: a reorder buffer that releases the lines (or records) of many sources by timestamp.
 
 Pure: units go in with their time and the time they arrived, releases come out in time order, and the
-caller says what the clock reads. Each source's own order is never changed (a k-way merge of per-source
-queues, stable by source for equal times), so the merged output keeps every file's order, and a
-checkpoint of what was released never skips a line.
+caller says what the clock reads. Each source's own order is never changed (each release is a stable
+sort of the per-source slices that go, by time, equal times in source order: ``core.release``), so the
+merged output keeps every file's order, and a checkpoint of what was released never skips a line.
 
 Two modes:
 
