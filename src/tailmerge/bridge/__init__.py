@@ -8,9 +8,21 @@ if TYPE_CHECKING:
     from .bell import Bell
     from .handoff import Handoff, Policy
     from .portal import Portal, refuse_in_loop
+    from .relay import WakeRelay
     from .stop import Reason, StopFlag, StopToken, call_soon
 
-__all__ = ["Bell", "Handoff", "Policy", "Portal", "Reason", "StopFlag", "StopToken", "call_soon", "refuse_in_loop"]
+__all__ = [
+    "Bell",
+    "Handoff",
+    "Policy",
+    "Portal",
+    "Reason",
+    "StopFlag",
+    "StopToken",
+    "WakeRelay",
+    "call_soon",
+    "refuse_in_loop",
+]
 
 if not TYPE_CHECKING:  # each module is imported when one of its names is first used
     __getattr__, __dir__ = exports(
@@ -19,6 +31,7 @@ if not TYPE_CHECKING:  # each module is imported when one of its names is first 
             "Bell": ".bell",
             **dict.fromkeys(("Handoff", "Policy"), ".handoff"),
             **dict.fromkeys(("Portal", "refuse_in_loop"), ".portal"),
+            "WakeRelay": ".relay",
             **dict.fromkeys(("Reason", "StopFlag", "StopToken", "call_soon"), ".stop"),
         },
     )

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 
-from ..bridge import StopToken, call_soon
+from ..bridge import StopToken, WakeRelay, call_soon
 from ..core import Follower, Wait, pace
 from ..options import Options
 from ..sources import Compressed, Discovery, Source, Stdin
@@ -29,6 +29,7 @@ class Drivers:
     token: StopToken
     watcher: Watcher
     gate: threading.BoundedSemaphore
+    relay: WakeRelay
 
     def _alive_while(self, follower: Follower[Any]) -> AbstractContextManager[None]:
         raise NotImplementedError
@@ -40,10 +41,13 @@ class Drivers:
         )
 
     @contextmanager
-    def _subscribed(self, follower: Follower[Any], signal: Signal, wake: Callable[[], None]) -> Iterator[bool]:
-        """Register ``signal`` with the waker, and ``wake`` with the stop token, while ``follower`` is
-        driven; yields whether the follower is event-driven (else it polls)."""
-        handle = self.token.on_stop(wake)
+    def _subscribed(
+        self, follower: Follower[Any], signal: Signal, wake: Callable[[], None], relay: WakeRelay | None = None
+    ) -> Iterator[bool]:
+        """Register ``signal`` with the waker, and ``wake`` with the stop token (through ``relay`` for a
+        blocking follower: woken a few at a time), while ``follower`` is driven; yields whether the
+        follower is event-driven (else it polls)."""
+        handle = relay.add(wake) if relay is not None else self.token.on_stop(wake)
         # a file is watched by name; discovery and standard input say themselves how they are woken (the
         # stdin reader is a thread of its own: it wakes through ``wake``, which is safe from any thread)
         # an archive is never watched: it does not grow
@@ -64,7 +68,10 @@ class Drivers:
                 watched.unwatch(self.watcher, signal)
             else:
                 self.watcher.unwatch_file(path, signal)
-            self.token.forget(handle)
+            if relay is not None:
+                relay.leave(handle)
+            else:
+                self.token.forget(handle)
 
     def drive_blocking(self, follower: Follower[T], hand_over: Callable[[list[T]], None]) -> None:
         """Follow until done or stopped, blocking this thread between looks (the note's ``tail_file``).
@@ -72,7 +79,7 @@ class Drivers:
         Stopping is looked at before the plan is resumed, never between a read and its hand-over: lines
         read are always handed over, and nothing more is read once the run is stopping."""
         signal = threading.Event()
-        with self._alive_while(follower), self._subscribed(follower, signal, signal.set) as event_driven:
+        with self._alive_while(follower), self._subscribed(follower, signal, signal.set, self.relay) as event_driven:
             gate = self.gate
             gate.acquire()
             try:

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, Protocol, TypeVar
 
-from ..bridge import Bell, StopToken, call_soon
+from ..bridge import Bell, StopToken, WakeRelay, call_soon
 from ..core import Follower, Framing, Identity, TimeOrder, Window, record_starts
 from ..merge import ROOM, Merge, Timing
 from ..opening import PathArg, as_paths
@@ -91,6 +91,7 @@ class Run(Drivers):
         # at most this many blocking followers read or hand over at once; the rest sleep on the
         # semaphore instead of fighting for the GIL (thousands of runnable threads starve the loop)
         self.gate = threading.BoundedSemaphore(ACTIVE_FOLLOWERS)
+        self.relay = WakeRelay(token)
         timing = merge.timing
         since = timing.window.since if timing is not None else None
         self._since = (since, timing.parser) if timing is not None and since is not None else None
