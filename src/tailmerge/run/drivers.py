@@ -17,7 +17,9 @@ from ..options import Options
 from ..sources import Compressed, Discovery, Source, Stdin
 from ..watch import Signal, Watcher
 
-__all__ = ["Drivers"]
+__all__ = ["ACTIVE_FOLLOWERS", "Drivers"]
+
+ACTIVE_FOLLOWERS = 8  # blocking followers that may read or hand over at once (the gate)
 
 T = TypeVar("T")
 
@@ -33,6 +35,19 @@ class Drivers:
 
     def _alive_while(self, follower: Follower[Any]) -> AbstractContextManager[None]:
         raise NotImplementedError
+
+    @contextmanager
+    def _gate_closed(self) -> Iterator[None]:
+        """No blocking follower reads while the first ones are launched: each new thread then sleeps on the
+        gate at once, instead of taking the GIL from the thread that starts the next one (10,000 threads
+        started in 10 s, most of it waiting for the GIL back after each start)."""
+        for _ in range(ACTIVE_FOLLOWERS):
+            self.gate.acquire()
+        try:
+            yield
+        finally:
+            for _ in range(ACTIVE_FOLLOWERS):
+                self.gate.release()
 
     def _plan(self, follower: Follower[T], event_driven: bool) -> Iterator[list[T] | Wait]:
         o = self.options
@@ -79,33 +94,34 @@ class Drivers:
         Stopping is looked at before the plan is resumed, never between a read and its hand-over: lines
         read are always handed over, and nothing more is read once the run is stopping."""
         signal = threading.Event()
-        with self._alive_while(follower), self._subscribed(follower, signal, signal.set, self.relay) as event_driven:
-            gate = self.gate
-            gate.acquire()
-            try:
-                complete = True
-                for action in self._plan(follower, event_driven):
-                    if isinstance(action, Wait):
-                        gate.release()
-                        signal.wait(action.timeout)
-                        signal.clear()
+        gate = self.gate
+        gate.acquire()  # before subscribing: a thread just started sleeps here at once (Run._gate_closed)
+        try:
+            with self._alive_while(follower), self._subscribed(follower, signal, signal.set, self.relay) as ev:
+                try:
+                    complete = True
+                    for action in self._plan(follower, ev):
+                        if isinstance(action, Wait):
+                            gate.release()
+                            signal.wait(action.timeout)
+                            signal.clear()
+                            if self.token.is_set():
+                                # leave without queueing for the gate: 10,000 followers stopping at once
+                                # would otherwise take turns, eight at a time
+                                gate = _NO_GATE
+                            gate.acquire()
+                        else:
+                            hand_over(action)
                         if self.token.is_set():
-                            # leave without queueing for the gate: 10,000 followers stopping at once would
-                            # otherwise take turns, eight at a time
-                            gate = _NO_GATE
-                        gate.acquire()
-                    else:
-                        hand_over(action)
-                    if self.token.is_set():
-                        complete = False
-                        break
-                if final := follower.finish(complete):
-                    hand_over(final)
-            except BaseException as e:
-                self.token.fail(e)
-                _close(follower)
-            finally:
-                gate.release()
+                            complete = False
+                            break
+                    if final := follower.finish(complete):
+                        hand_over(final)
+                except BaseException as e:
+                    self.token.fail(e)
+                    _close(follower)
+        finally:
+            gate.release()
 
     async def drive_async(self, follower: Follower[T], hand_over: Callable[[list[T]], Awaitable[None]]) -> None:
         """Follow until done or stopped, awaiting between looks; as ``drive_blocking``."""

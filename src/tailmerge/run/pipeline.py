@@ -27,14 +27,13 @@ from ..sources import Compressed, Discovery, Ledger, Source, Stdin, is_archive, 
 from ..sources.ledger import FileRead
 from ..sources.start import Start
 from ..watch import Watcher, make_watcher
-from .drivers import Drivers
+from .drivers import ACTIVE_FOLLOWERS, Drivers
 
 __all__ = ["Engine", "Run", "make_run", "troubled"]
 
 log = logging.getLogger("tailmerge")
 
 T = TypeVar("T")
-ACTIVE_FOLLOWERS = 8
 STOP_GRACE = 0.8  # seconds sinks may take to deliver what is queued after a signal, before giving up
 
 
@@ -200,7 +199,8 @@ class Run(Drivers):
             self.merge.on_due = due.ring
             engine.start_waker()
             try:
-                engine.launch(self.initial())
+                with self._gate_closed():
+                    engine.launch(self.initial())
                 self._check_done()
                 while not self.token.is_set():
                     due.wait(self._wait_left())
@@ -222,7 +222,8 @@ class Run(Drivers):
         with _signals_wake(loop):
             engine.start_waker()
             try:
-                engine.launch(self.initial())
+                with self._gate_closed():
+                    engine.launch(self.initial())
                 self._check_done()
                 while not self.token.is_set():
                     try:
