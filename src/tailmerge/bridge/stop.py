@@ -29,7 +29,9 @@ class StopToken:
     """Stop a whole run. Thread-safe; ``stop()`` may be called from a signal handler."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        # re-entrant: a signal handler may stop the token in the main thread while that thread, interrupted,
+        # holds this lock (registering a callback)
+        self._lock = threading.RLock()
         self._event = threading.Event()
         self._callbacks: dict[int, Callable[[], None]] = {}
         self._next = 0

@@ -117,8 +117,10 @@ class MixedEngine(_LoopEngine):
         for f in followers:
             self.followers.append(self.loop.run_in_executor(executor, self.run.drive_blocking, f, self._hand_over(f)))
         # once the run stops, each worker ends as soon as its follower has left, instead of idling until
-        # the executor is shut down and then being woken with all the others (10,000 threads at once)
-        self.run.token.on_stop(lambda: executor.shutdown(wait=False))
+        # the executor is shut down and then being woken with all the others (10,000 threads at once).
+        # On the loop: a stop may come from a signal handler that interrupted this very submit, which
+        # holds the executor's lock
+        self.run.token.on_stop(lambda: call_soon(self.loop, executor.shutdown, False))
 
     def _hand_over(self, follower: Follower[Any]) -> Callable[[list[Any]], None]:
         if isinstance(follower, Discovery):
