@@ -23,6 +23,7 @@ NOT_FOR_A_COPY = (
     "tailmerge.watch.inotify",
     "asyncinotify",
     "json",
+    "orjson",
     "sqlite3",
     "tqdm",
     "typing_extensions",

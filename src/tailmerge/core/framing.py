@@ -16,6 +16,8 @@ __all__ = ["DEFAULT_MAX_LINE_BYTES", "Chunk", "LineFramer", "split_lines"]
 
 DEFAULT_MAX_LINE_BYTES = 1 << 20
 NL = b"\n"
+CR = b"\r"
+CRNL = b"\r\n"
 
 
 @dataclass(slots=True)  # not frozen: a frozen one costs microseconds to make, and time order makes many
@@ -48,18 +50,29 @@ class Chunk:
         """Each line (each record) with the source offset just past it."""
         if self.added_newline or self.record:
             return iter([(self.data, self.end)])
-        return zip(split_lines(self.data), self.ends(), strict=True)
+        lines = split_lines(self.data)
+        return zip(lines, _ends(lines, self.start), strict=True)
 
     def ends(self) -> list[int]:
         """The source offset just past each line (each record)."""
         if self.added_newline or self.record:
             return [self.end]
-        lengths = map(len, self.data.split(NL)[:-1])
-        return list(accumulate(lengths, lambda total, n: total + n + 1, initial=self.start))[1:]
+        return _ends(split_lines(self.data), self.start)
+
+
+def _ends(lines: list[bytes], start: int) -> list[int]:
+    lengths = list(map(len, lines))
+    if lengths:
+        lengths[0] += start  # running sums from the start on, in C: no Python work per line
+    return list(accumulate(lengths))
 
 
 def split_lines(data: bytes) -> list[bytes]:
     """Split a run of newline-terminated lines, keeping each newline (only b"\\n" ends a line)."""
+    if CR not in data or data.count(CR) == data.count(CRNL):
+        # bytes.splitlines ends lines at \n, \r\n and a lone \r; without a lone \r that is exactly at each
+        # \n, and it keeps the newlines in C
+        return data.splitlines(keepends=True)
     parts = data.split(NL)
     # data ends in a newline, so the last part is empty
     return [part + NL for part in parts[:-1]]

@@ -93,7 +93,7 @@ class FileSink:
         label = self._labels.labels[i].ljust(self._labels.width)
         return Formatter(self._fmt, origin.path, label, colour=colour)
 
-    def _format(self, batch: Batch) -> tuple[list[bytes], int]:
+    def _format(self, batch: Batch) -> tuple[list[Buffer], int]:
         """The batch's bytes in the output format, and their size."""
         formatter = self._formatters[batch.origin.index]
         buffers = formatter.format(batch.chunks)
@@ -107,10 +107,10 @@ class FileSink:
         self._submitted += size
         return buffers, size
 
-    def _format_all(self, batches: Sequence[Handed]) -> tuple[list[bytes], int]:
+    def _format_all(self, batches: Sequence[Handed]) -> tuple[list[Buffer], int]:
         if len(batches) == 1 and isinstance(batches[0], Batch):
             return self._format(batches[0])
-        buffers: list[bytes] = []
+        buffers: list[Buffer] = []
         size = 0
         for batch in batches:
             if isinstance(batch, Interleaved):
@@ -126,8 +126,8 @@ class FileSink:
             size += n
         return buffers, size
 
-    def _raw(self, batch: Interleaved) -> tuple[list[bytes], int]:
-        buffers = [b"\n".join(batch.release.lines()), b"\n"]
+    def _raw(self, batch: Interleaved) -> tuple[list[Buffer], int]:
+        buffers: list[Buffer] = [b"\n".join(batch.release.lines()), b"\n"]
         if self._progress is not None:
             self._progress(batch.consumed)
         size = len(buffers[0]) + 1
@@ -154,7 +154,7 @@ class FileSink:
             return None
         return [position for batch in batches for position in self.checkpoint.mark(batch)]
 
-    def _write_now(self, buffers: list[bytes]) -> bool:
+    def _write_now(self, buffers: list[Buffer]) -> bool:
         """Write on the caller's thread when nothing is queued and the output takes the bytes without
         waiting (a pipe with room, a regular file): one thread hop fewer per batch when following. What a
         full pipe does not take goes to the writer thread. False: not written, queue it."""
