@@ -3,12 +3,15 @@
     python bench/formats.py [--files F] [--lines N] [--runs R] [--engine E] [--formats raw,labeled,jsonl] \
         [NAME=SRC ...]
 
-Pre-writes F files of N lines of 100 bytes (the throughput scenario's lines), warms the page cache, then
-each repetition runs ``cat`` and ``tailmerge follow --no-follow --format FMT`` for every format and every
-copy of tailmerge (``NAME=SRC``: a folder holding a ``tailmerge`` package, run with ``PYTHONPATH=SRC``; with
-none, the installed one as "new"), the order rotating every repetition. stdout is a pipe drained in 1 MiB
-reads, as in bench/run.py. Printed: per contender the median MB/s (input bytes), the median of its ratios
-to cat in the same repetition, and the highest peak RSS (wait4's ru_maxrss).
+Pre-writes F files of N lines of 100 bytes (the throughput scenario's lines) and warms the page cache.
+Each repetition runs ``cat`` and ``tailmerge follow --no-follow --format FMT`` for every format and every
+copy of tailmerge, the order rotating every repetition. A copy, ``NAME=SRC``, is a folder holding a
+byte-compiled ``tailmerge`` package, run with ``PYTHONPATH=SRC`` (none given: the installed one, as "new").
+Make one for a commit with ``mkdir -p D && git archive REV src/tailmerge | tar -x -C D && python -m
+compileall -q D`` (SRC is then ``D/src``): without byte code (PYTHONDONTWRITEBYTECODE) each run compiles
+the package first. stdout is a pipe drained in 1 MiB reads, as in bench/run.py. Printed: per contender the
+median MB/s (input bytes), the median of its ratios to cat in the same repetition, and the highest peak
+RSS (GNU time's %M).
 """
 
 from __future__ import annotations
@@ -26,21 +29,21 @@ from lines import prewrite
 
 
 def _run(argv: list[str], env: dict[str, str]) -> tuple[float, int, float]:
-    """Seconds from spawn to exit, output bytes, peak RSS MB."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, env=env)
-    assert proc.stdout is not None
-    fd = proc.stdout.fileno()
-    out = 0
-    while chunk := os.read(fd, 1 << 20):
-        out += len(chunk)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    proc.stdout.close()
-    if proc.returncode != 0:
-        raise SystemExit(f"{argv[:6]} exited {proc.returncode}")
-    return elapsed, out, usage.ru_maxrss / 1024
+    """Seconds from spawn to exit, output bytes, peak RSS MB (GNU time's: this process's own size, which a
+    child's ru_maxrss starts from, is left out)."""
+    with tempfile.NamedTemporaryFile("r") as rss:
+        start = time.perf_counter()
+        proc = subprocess.Popen(["/usr/bin/time", "-f", "%M", "-o", rss.name, *argv], stdout=subprocess.PIPE, env=env)
+        assert proc.stdout is not None
+        out = 0
+        while chunk := os.read(proc.stdout.fileno(), 1 << 20):
+            out += len(chunk)
+        proc.wait()
+        elapsed = time.perf_counter() - start
+        proc.stdout.close()
+        if proc.returncode != 0:
+            raise SystemExit(f"{argv[:6]} exited {proc.returncode}")
+        return elapsed, out, int(rss.read().split()[-1]) / 1024
 
 
 def main() -> None:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
+from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import tailmerge
 from tailmerge.core import Chunk, Identity
-from tailmerge.sinks import Formatter, formats
+from tailmerge.core.release import Release
+from tailmerge.sinks import Formatter, file_sink, formats
 from tailmerge.sinks.formats import _COLOURS
 
 # bytes that JSON escapes, the stand-in for newlines (DEL), "%" (formatting), a lone \r (splitlines),
@@ -111,3 +116,28 @@ def test_a_large_chunk_is_made_in_pieces_each_on_its_own_path() -> None:
         out = Formatter("jsonl", "big.log", "big.log").format([chunk])
         assert len(out) > 2
         assert b"".join(out) == jsonl_reference(chunk, "big.log")
+
+
+@pytest.mark.parametrize("colour", [False, True])
+def test_a_time_order_release_is_labeled_as_each_of_its_runs_would_be(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, colour: bool
+) -> None:
+    # lines of two sources interleaved by time, records with continuation lines, a cut line, an untimed line
+    a, b = tmp_path / "a.log", tmp_path / "b.log"
+    a.write_bytes(b"".join(b"2026-11-25T21:00:%02d.000Z a %d\n" % (2 * i, i) for i in range(20)) + b"x" * 100 + b"\n")
+    record = b"2026-11-25T21:00:%02d.500Z b %d Exception: boom\n    at one(B.java:1)\n    at two(B.java:2)\n"
+    b.write_bytes(b"untimed\n" + b"".join(record % (2 * i + 1, i) for i in range(20)))
+
+    def labeled(out: Path) -> bytes:
+        tailmerge.merge([a, b], out, format="labeled", follow=False, order="time", multiline="java",
+                        max_line_bytes=60, colour=colour, engine="threads")  # fmt: skip
+        return out.read_bytes()
+
+    joined = labeled(tmp_path / "joined.out")
+
+    def per_run(release: Release, formatter: Callable[[int], Formatter]) -> bytes:
+        return b"".join(b for key, chunks in release.runs() for b in formatter(key).format(chunks))
+
+    monkeypatch.setattr(file_sink, "labeled_release", per_run)
+    assert joined == labeled(tmp_path / "per-run.out")
+    assert joined.count(b"\n") == 20 + 2 + 1 + 60 and joined.count(b" +     at ") == 40

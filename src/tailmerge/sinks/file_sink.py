@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 from ..bridge.handoff import Handoff
 from .contract import Batch, Handed, Interleaved, Origin
-from .formats import Formatter, Labels
+from .formats import Formatter, Labels, labeled_release
 from .output import Buffer, Output, OutputClosed, OutputError, WriteAbandoned
 
 if TYPE_CHECKING:
@@ -114,8 +114,8 @@ class FileSink:
         size = 0
         for batch in batches:
             if isinstance(batch, Interleaved):
-                if self._fmt == "raw":  # the units joined once, in C: no Python work per line
-                    more, n = self._raw(batch)
+                if self._fmt in ("raw", "labeled"):  # the units joined once, in C: no Python work per line
+                    more, n = self._joined(batch)
                     buffers += more
                     size += n
                     continue
@@ -126,11 +126,15 @@ class FileSink:
             size += n
         return buffers, size
 
-    def _raw(self, batch: Interleaved) -> tuple[list[Buffer], int]:
-        buffers: list[Buffer] = [b"\n".join(batch.release.lines()), b"\n"]
+    def _joined(self, batch: Interleaved) -> tuple[list[Buffer], int]:
+        if self._fmt == "raw":
+            buffers: list[Buffer] = [b"\n".join(batch.release.lines()), b"\n"]
+        else:
+            origins, formatters = batch.origins, self._formatters
+            buffers = [labeled_release(batch.release, lambda key: formatters[origins[key].index])]
         if self._progress is not None:
             self._progress(batch.consumed)
-        size = len(buffers[0]) + 1
+        size = sum(map(len, buffers))
         self._submitted += size
         return buffers, size
 
