@@ -118,26 +118,32 @@ def test_a_large_chunk_is_made_in_pieces_each_on_its_own_path() -> None:
         assert b"".join(out) == jsonl_reference(chunk, "big.log")
 
 
-@pytest.mark.parametrize("colour", [False, True])
-def test_a_time_order_release_is_labeled_as_each_of_its_runs_would_be(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, colour: bool
+@pytest.mark.parametrize(("fmt", "colour"), [("labeled", False), ("labeled", True), ("jsonl", False)])
+def test_a_time_order_release_is_formatted_as_each_of_its_runs_would_be(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, colour: bool
 ) -> None:
-    # lines of two sources interleaved by time, records with continuation lines, a cut line, an untimed line
+    # lines of two sources interleaved by time, records with continuation lines, a cut line, an untimed line,
+    # a line that is not UTF-8
     a, b = tmp_path / "a.log", tmp_path / "b.log"
-    a.write_bytes(b"".join(b"2026-11-25T21:00:%02d.000Z a %d\n" % (2 * i, i) for i in range(20)) + b"x" * 100 + b"\n")
-    record = b"2026-11-25T21:00:%02d.500Z b %d Exception: boom\n    at one(B.java:1)\n    at two(B.java:2)\n"
-    b.write_bytes(b"untimed\n" + b"".join(record % (2 * i + 1, i) for i in range(20)))
+    a.write_bytes(
+        b"".join(b'2026-11-25T21:00:%02d.000Z a %d "%%"\n' % (2 * i, i) for i in range(20)) + b"x" * 99 + b"\n"
+    )
+    record = b"2026-11-25T21:00:%02d.500Z b %d Exception: boom\xff\n    at one(B.java:1)\n    at two(B.java:2)\n"
+    b.write_bytes(b"untimed\n" + b"".join(record % (2 * i + 1, i) for i in range(20)) + b"2026-11-25T21:01:00Z \xff\n")
 
-    def labeled(out: Path) -> bytes:
-        tailmerge.merge([a, b], out, format="labeled", follow=False, order="time", multiline="java",
+    def merged(out: Path) -> bytes:
+        tailmerge.merge([a, b], out, format=fmt, follow=False, order="time", multiline="java",
                         max_line_bytes=60, colour=colour, engine="threads")  # fmt: skip
         return out.read_bytes()
 
-    joined = labeled(tmp_path / "joined.out")
+    joined = merged(tmp_path / "joined.out")
 
     def per_run(release: Release, formatter: Callable[[int], Formatter]) -> bytes:
         return b"".join(b for key, chunks in release.runs() for b in formatter(key).format(chunks))
 
-    monkeypatch.setattr(file_sink, "labeled_release", per_run)
-    assert joined == labeled(tmp_path / "per-run.out")
-    assert joined.count(b"\n") == 20 + 2 + 1 + 60 and joined.count(b" +     at ") == 40
+    monkeypatch.setattr(file_sink, f"{fmt}_release", per_run)
+    assert joined == merged(tmp_path / "per-run.out")
+    if fmt == "labeled":
+        assert joined.count(b"\n") == 20 + 2 + 1 + 60 + 1 and joined.count(b" +     at ") == 40
+    else:
+        assert joined.count(b"\n") == 21 + 22 and joined.count(b"line_base64") == 21  # a cut piece joins "a 19"

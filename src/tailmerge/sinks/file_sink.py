@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 from ..bridge.handoff import Handoff
 from .contract import Batch, Handed, Interleaved, Origin
-from .formats import Formatter, Labels, labeled_release
+from .formats import Formatter, Labels, jsonl_release, labeled_release
 from .output import Buffer, Output, OutputClosed, OutputError, WriteAbandoned
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ class FileSink:
         size = 0
         for batch in batches:
             if isinstance(batch, Interleaved):
-                if self._fmt in ("raw", "labeled"):  # the units joined once, in C: no Python work per line
+                if self._fmt != "headers":  # the units joined once, in C: no Python work per line
                     more, n = self._joined(batch)
                     buffers += more
                     size += n
@@ -131,7 +131,8 @@ class FileSink:
             buffers: list[Buffer] = [b"\n".join(batch.release.lines()), b"\n"]
         else:
             origins, formatters = batch.origins, self._formatters
-            buffers = [labeled_release(batch.release, lambda key: formatters[origins[key].index])]
+            joined = labeled_release if self._fmt == "labeled" else jsonl_release
+            buffers = [joined(batch.release, lambda key: formatters[origins[key].index])]
         if self._progress is not None:
             self._progress(batch.consumed)
         size = sum(map(len, buffers))

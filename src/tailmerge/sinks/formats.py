@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import operator
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -18,7 +19,7 @@ from .output import Buffer
 if TYPE_CHECKING:
     from ..core.release import Release
 
-__all__ = ["FORMATS", "LABEL_SEP", "Format", "Formatter", "Labels", "labeled_release", "labels_for"]
+__all__ = ["FORMATS", "LABEL_SEP", "Format", "Formatter", "Labels", "jsonl_release", "labeled_release", "labels_for"]
 
 log = logging.getLogger("tailmerge")
 
@@ -115,14 +116,19 @@ class Formatter:
         """The ``headers`` format's line before a run of lines from this source, as tail prints it."""
         return b"==> %s <==\n" % os.fsencode(self.path)
 
-    def _jsonl(self, chunk: Chunk) -> list[bytes]:
+    def _heads(self, chunk: Chunk, times: Sequence[float | None] | None) -> tuple[bytes, list[bytes] | None]:
+        """What starts an object of ``chunk``'s file up to its offset: without a time, and for each line with
+        its own time (where ``times`` are given; repr, as %a gives for a float)."""
         inode = b'"inode": %d, ' % chunk.file.ino if chunk.file is not None else b""
         head = b'{"path": ' + self._json_path + b", " + inode
         plain = head + b'"offset": '
-        heads: list[bytes] | None = None
-        if chunk.times is not None:  # each line's own time, where it has one (repr, as %a gives for a float)
-            timed = head.replace(b"%", b"%%") + b'"time": %a, "offset": '
-            heads = [plain if t is None else timed % t for t in chunk.times]
+        if times is None:
+            return plain, None
+        timed = head.replace(b"%", b"%%") + b'"time": %a, "offset": '
+        return plain, [plain if t is None else timed % t for t in times]
+
+    def _jsonl(self, chunk: Chunk) -> list[bytes]:
+        plain, heads = self._heads(chunk, chunk.times)
         if chunk.cut or chunk.record:  # one object: a piece of a line, or a whole record (its lines joined)
             extra = b', "cut": true' if chunk.cut else b""
             return [_jsonl_line(heads[0] if heads else plain, chunk.data, chunk.end, extra)]
@@ -165,6 +171,38 @@ def labeled_release(release: Release, formatter: Callable[[int], Formatter]) -> 
     return b"".join(itertools.chain.from_iterable(zip(labels, units, itertools.repeat(b"\n"))))
 
 
+def jsonl_release(release: Release, formatter: Callable[[int], Formatter]) -> bytes:
+    """A time order release in JSONL (``formatter``: of a source key), as one buffer: each unit's head,
+    offset and escaped text made a segment at a time by C-level maps, and the objects by one ``%``."""
+    import orjson  # imported for JSONL only
+
+    heads: list[bytes] = []
+    ends: list[int] = []
+    fields: list[bytes] = []
+    texts: list[bytes] = []
+    extras: list[bytes] = []
+    for key, segments in release.parts:
+        of = formatter(key)
+        for seg in segments:
+            run, c = seg.run, seg.run.chunk
+            units = run.unit_bytes()[seg.start : seg.stop]
+            heads += of._heads(c, run.own[seg.start : seg.stop])[1] or ()
+            ends += map(operator.add, run.ends[seg.start : seg.stop], itertools.repeat(c.end - len(c.data)))
+            try:
+                texts += map(orjson.dumps, map(bytes.decode, units))
+                fields += itertools.repeat(b"line", len(units))
+            except UnicodeDecodeError:  # a unit at a time: base64 where it is not UTF-8
+                for unit in units:
+                    field, text = _field(unit)
+                    fields.append(field)
+                    texts.append(text)
+            extras += itertools.repeat(b', "cut": true' if c.cut else b"", len(units))
+    rows = list(zip(heads, ends, fields, texts, extras, strict=True))
+    if release.order is not None:
+        rows = list(map(rows.__getitem__, release.order))
+    return b'%s%d, "%s": %s%s}\n' * len(rows) % tuple(itertools.chain.from_iterable(rows))
+
+
 _PIECE = 1 << 16  # JSONL is made this many bytes of lines at a time (or one longer line)
 _SEP = b"\x7f"
 """Stands for each newline while a run of lines is escaped at once: JSON leaves DEL as it is."""
@@ -204,13 +242,17 @@ def _jsonl_run(chunk: Chunk, plain: bytes, heads: list[bytes] | None, ends: list
 
 def _jsonl_line(head: bytes, line: bytes, end: int, extra: bytes = b"") -> bytes:
     """One object: a line (or a record, or a piece), its newline left out; base64 when it is not UTF-8."""
+    field, text = _field(line[:-1])
+    return b'%s%d, "%s": %s%s}\n' % (head, end, field, text, extra)
+
+
+def _field(body: bytes) -> tuple[bytes, bytes]:
+    """The field and the JSON string of a line's text (without its newline): base64 where not UTF-8."""
     import orjson
 
-    body = line[:-1]
     try:
-        field, text = b"line", orjson.dumps(body.decode("utf-8"))
+        return b"line", orjson.dumps(body.decode("utf-8"))
     except UnicodeDecodeError:
         import base64
 
-        field, text = b"line_base64", b'"' + base64.b64encode(body) + b'"'
-    return b'%s%d, "%s": %s%s}\n' % (head, end, field, text, extra)
+        return b"line_base64", b'"' + base64.b64encode(body) + b'"'
