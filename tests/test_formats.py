@@ -118,18 +118,23 @@ def test_a_large_chunk_is_made_in_pieces_each_on_its_own_path() -> None:
         assert b"".join(out) == jsonl_reference(chunk, "big.log")
 
 
-@pytest.mark.parametrize(("fmt", "colour"), [("labeled", False), ("labeled", True), ("jsonl", False)])
+@pytest.mark.parametrize(
+    ("fmt", "colour", "odd"),
+    [("labeled", False, b"\xff"), ("labeled", True, b"\xff"), ("jsonl", False, b"\xff"), ("jsonl", False, b"\xc3\xa9")],
+)
 def test_a_time_order_release_is_formatted_as_each_of_its_runs_would_be(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, colour: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, colour: bool, odd: bytes
 ) -> None:
     # lines of two sources interleaved by time, records with continuation lines, a cut line, an untimed line,
-    # a line that is not UTF-8
+    # "%", and ``odd`` bytes: not UTF-8 (JSONL: base64, a unit at a time) or UTF-8 (JSONL: a release at once)
     a, b = tmp_path / "a.log", tmp_path / "b.log"
     a.write_bytes(
         b"".join(b'2026-11-25T21:00:%02d.000Z a %d "%%"\n' % (2 * i, i) for i in range(20)) + b"x" * 99 + b"\n"
     )
-    record = b"2026-11-25T21:00:%02d.500Z b %d Exception: boom\xff\n    at one(B.java:1)\n    at two(B.java:2)\n"
-    b.write_bytes(b"untimed\n" + b"".join(record % (2 * i + 1, i) for i in range(20)) + b"2026-11-25T21:01:00Z \xff\n")
+    record = b"2026-11-25T21:00:%02d.500Z b %d Exception: boom%s\n    at one(B.java:1)\n    at two(B.java:2)\n"
+    b.write_bytes(
+        b"untimed\n" + b"".join(record % (2 * i + 1, i, odd) for i in range(20)) + b"2026-11-25T21:01Z %s\n" % odd
+    )
 
     def merged(out: Path) -> bytes:
         tailmerge.merge([a, b], out, format=fmt, follow=False, order="time", multiline="java",
@@ -146,4 +151,5 @@ def test_a_time_order_release_is_formatted_as_each_of_its_runs_would_be(
     if fmt == "labeled":
         assert joined.count(b"\n") == 20 + 2 + 1 + 60 + 1 and joined.count(b" +     at ") == 40
     else:
-        assert joined.count(b"\n") == 21 + 22 and joined.count(b"line_base64") == 21  # a cut piece joins "a 19"
+        # a cut piece joins "a 19" as a continuation
+        assert joined.count(b"\n") == 21 + 22 and joined.count(b"line_base64") == (21 if odd == b"\xff" else 0)
