@@ -16,6 +16,7 @@ from tailmerge.core import Chunk, Identity
 from tailmerge.core.release import Release
 from tailmerge.sinks import Formatter, file_sink, formats
 from tailmerge.sinks.formats import _COLOURS
+from tailmerge.sinks.output import Buffer
 
 # bytes that JSON escapes, the stand-in for newlines (DEL), "%" (formatting), a lone \r (splitlines),
 # UTF-8 beyond ASCII, and bytes that are not UTF-8
@@ -141,12 +142,15 @@ def test_a_time_order_release_is_formatted_as_each_of_its_runs_would_be(
                         max_line_bytes=60, colour=colour, engine="threads")  # fmt: skip
         return out.read_bytes()
 
+    def per_run(release: Release, formatter: Callable[[int], Formatter]) -> list[Buffer]:
+        return [b for key, chunks in release.runs() for b in formatter(key).format(chunks)]
+
+    monkeypatch.setattr(formats, "_UNITS", 3)  # JSONL: a release in many pieces
     joined = merged(tmp_path / "joined.out")
-
-    def per_run(release: Release, formatter: Callable[[int], Formatter]) -> bytes:
-        return b"".join(b for key, chunks in release.runs() for b in formatter(key).format(chunks))
-
-    monkeypatch.setattr(file_sink, f"{fmt}_release", per_run)
+    if fmt == "labeled":
+        monkeypatch.setattr(file_sink, "labeled_release", lambda r, f: b"".join(per_run(r, f)))
+    else:
+        monkeypatch.setattr(file_sink, "jsonl_release", per_run)
     assert joined == merged(tmp_path / "per-run.out")
     if fmt == "labeled":
         assert joined.count(b"\n") == 20 + 2 + 1 + 60 + 1 and joined.count(b" +     at ") == 40

@@ -131,8 +131,14 @@ class FileSink:
             buffers: list[Buffer] = [b"\n".join(batch.release.lines()), b"\n"]
         else:
             origins, formatters = batch.origins, self._formatters
-            joined = labeled_release if self._fmt == "labeled" else jsonl_release
-            buffers = [joined(batch.release, lambda key: formatters[origins[key].index])]
+
+            def formatter(key: int) -> Formatter:
+                return formatters[origins[key].index]
+
+            if self._fmt == "labeled":
+                buffers = [labeled_release(batch.release, formatter)]
+            else:
+                buffers = list(jsonl_release(batch.release, formatter))
         if self._progress is not None:
             self._progress(batch.consumed)
         size = sum(map(len, buffers))

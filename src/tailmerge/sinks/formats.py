@@ -171,12 +171,11 @@ def labeled_release(release: Release, formatter: Callable[[int], Formatter]) -> 
     return b"".join(itertools.chain.from_iterable(zip(labels, units, itertools.repeat(b"\n"))))
 
 
-def jsonl_release(release: Release, formatter: Callable[[int], Formatter]) -> bytes:
-    """A time order release in JSONL (``formatter``: of a source key), as one buffer: the units, in merged
+def jsonl_release(release: Release, formatter: Callable[[int], Formatter]) -> list[bytes]:
+    """A time order release in JSONL (``formatter``: of a source key): ``_UNITS`` units at a time, in merged
     order, escaped at once as one JSON string (as ``_jsonl_run`` does a run), and their heads, offsets
-    and cut marks put in with one ``%``. (orjson per unit keeps about 4 KiB for each small result.)"""
-    import orjson  # imported for JSONL only
-
+    and cut marks put in with one ``%``. (orjson per unit keeps about 4 KiB for each small result, and
+    a whole release at once grew each thread's malloc arena by several times the release.)"""
     units: list[bytes] = []
     heads: list[bytes] = []
     ends: list[int] = []
@@ -194,8 +193,13 @@ def jsonl_release(release: Release, formatter: Callable[[int], Formatter]) -> by
     if release.order is not None:
         units = list(map(units.__getitem__, release.order))
         rows = list(map(rows.__getitem__, release.order))
-    if not units:
-        return b""
+    return [_jsonl_units(units[i : i + _UNITS], rows[i : i + _UNITS]) for i in range(0, len(units), _UNITS)]
+
+
+def _jsonl_units(units: list[bytes], rows: list[tuple[bytes, int, bytes]]) -> bytes:
+    """The objects of ``units`` (each without its last newline), given each one's head, offset and extra."""
+    import orjson  # imported for JSONL only
+
     joined = _SEP.join(units)
     text = None
     if joined.count(_SEP) == len(units) - 1:  # no DEL of their own
@@ -214,6 +218,7 @@ def jsonl_release(release: Release, formatter: Callable[[int], Formatter]) -> by
     return template % tuple(itertools.chain.from_iterable(rows))
 
 
+_UNITS = 1024  # a time order release is made in JSONL this many units at a time
 _PIECE = 1 << 16  # JSONL is made this many bytes of lines at a time (or one longer line)
 _SEP = b"\x7f"
 """Stands for each newline while a run of lines is escaped at once: JSON leaves DEL as it is."""
