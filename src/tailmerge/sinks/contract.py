@@ -52,7 +52,8 @@ class Batch:
 @dataclass(slots=True)
 class Interleaved:
     """Units of several sources in time order, with their place in the merged stream (one release of
-    ``--order time``: a raw sink writes its units as one buffer; others take it as ``batches()``)."""
+    ``--order time``: raw, labeled and JSONL sinks format its units together; headers and ``follow()``
+    take it as ``batches()``)."""
 
     seq: int
     origins: Sequence[Origin]  # indexed by a source's key
