@@ -3,8 +3,9 @@
 Pure. When files interleave line by line, every line is a run of its own; making a chunk, a batch and a
 formatted buffer per run cost about 12 µs a line. A release instead keeps, per source, the slices of its
 runs that go (``Segment``), and the merged order as one list of indexes made by a C-level stable sort, so a
-raw sink joins the units into one buffer with no per-line Python code. Sinks that need each run (labels,
-JSONL, ``follow()``) expand it with ``runs()``.
+raw sink joins the units into one buffer with no per-line Python code, and the labeled and JSONL formats
+build theirs in a few C-level passes too (``sinks.formats``). Sinks that need each run (``follow()``'s
+lines, the headers format) expand it with ``runs()``.
 """
 
 from __future__ import annotations
