@@ -197,11 +197,8 @@ class Run(Drivers):
         with Bell() as due:  # the stop, a signal, or held units due sooner than the wait below was told
             self.token.on_stop(due.ring)
             self.merge.on_due = due.ring
-            engine.start_waker()
             try:
-                with self._gate_closed():
-                    engine.launch(self.initial())
-                self._check_done()
+                self._start(engine)
                 while not self.token.is_set():
                     due.wait(self._wait_left())
                     self._check_idle()
@@ -220,11 +217,8 @@ class Run(Drivers):
         self.token.on_stop(lambda: call_soon(loop, due.set))
         self.merge.on_due = lambda: call_soon(loop, due.set)
         with _signals_wake(loop):
-            engine.start_waker()
             try:
-                with self._gate_closed():
-                    engine.launch(self.initial())
-                self._check_done()
+                self._start(engine)
                 while not self.token.is_set():
                     try:
                         async with asyncio.timeout(self._wait_left()):
@@ -243,6 +237,13 @@ class Run(Drivers):
                 except Exception as e:
                     self.token.fail(e)
                 self._report_late()
+
+    def _start(self, engine: Engine) -> None:
+        """The waker, then the followers of the files there at the start (the gate closed meanwhile)."""
+        engine.start_waker()
+        with self._gate_closed():
+            engine.launch(self.initial())
+        self._check_done()
 
     def raise_failure(self) -> None:
         """Raise the first error of the run (a follower's, or a sink's, even one met while finishing)."""
