@@ -11,11 +11,16 @@ from pathlib import Path
 from typing import IO, cast
 
 import pytest
+from hypothesis import settings
 
 from tailmerge import ENGINES
 from tailmerge.options import Engine
 
 PY = sys.executable
+
+# no per-example deadline: on a loaded 2-core machine an example's time says nothing about the code
+settings.register_profile("tailmerge", deadline=None)
+settings.load_profile("tailmerge")
 
 needs_root = pytest.mark.skipif(
     os.geteuid() != 0, reason="needs root: mounts a tmpfs, drops capabilities or runs as another user"

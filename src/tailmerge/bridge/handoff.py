@@ -31,7 +31,8 @@ class Handoff(Generic[T]):
         self.limit = limit
         self.policy = policy
         self._on_change = on_change
-        self._cond = threading.Condition(threading.Lock())
+        # re-entrant: a stop (release) may come from a signal handler in a thread that, interrupted, holds it
+        self._cond = threading.Condition(threading.RLock())
         self._items: deque[tuple[T, int]] = deque()
         self.size = 0
         self.dropped = 0
