@@ -67,3 +67,20 @@ def test_a_bell_leaves_a_wakeup_descriptor_set_by_someone_else_alone() -> None:
     finally:
         os.close(r)
         os.close(w)
+
+
+def test_a_stop_asked_from_a_signal_handler_is_made_by_the_run_not_the_handler() -> None:
+    # the handler may have interrupted a thread holding any lock a stop takes: it only leaves the reason
+    # and rings the bell; the run's loop, woken, makes the stop
+    token = StopToken()
+    rung = threading.Event()
+    token.bell = rung.set
+    woken = threading.Event()
+    token.on_stop(woken.set)
+    token.request("signal")
+    assert rung.is_set() and not token.is_set() and not woken.is_set()
+    token.take_request()
+    assert token.is_set() and token.reason == "signal" and woken.is_set()
+    token.request("signal")  # later requests change nothing
+    token.take_request()
+    assert token.reason == "signal"

@@ -179,7 +179,7 @@ def interrupts_stop(token: StopToken) -> Iterator[None]:
         signal.getsignal(signal.SIGINT) is signal.default_int_handler
     )
     if installed:
-        signal.signal(signal.SIGINT, lambda *_: token.stop("signal"))
+        signal.signal(signal.SIGINT, lambda *_: token.request("signal"))  # the run's main loop makes the stop
     try:
         yield
     finally:

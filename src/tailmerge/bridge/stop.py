@@ -36,6 +36,8 @@ class StopToken:
         self._callbacks: dict[int, Callable[[], None]] = {}
         self._next = 0
         self.reason: Reason | None = None
+        self.requested: Reason | None = None  # by a signal handler (``request``), made by the run
+        self.bell: Callable[[], None] | None = None  # rung by ``request``: wakes the run's main thread
         self.error: BaseException | None = None
         self.stopped_at: float | None = None  # monotonic time of the stop
 
@@ -56,6 +58,21 @@ class StopToken:
         self._event.set()
         for callback in callbacks:
             callback()
+
+    def request(self, reason: Reason) -> None:
+        """Ask for a stop from a signal handler. The handler runs in a thread it interrupted, which may
+        hold any lock a stop takes (a follower's event, a queue's condition), so it only leaves the reason
+        and rings the bell; the run's main loop, woken, makes the stop (``take_request``)."""
+        if self.requested is None:
+            self.requested = reason
+        bell = self.bell
+        if bell is not None:
+            bell()
+
+    def take_request(self) -> None:
+        """Make the stop a signal handler asked for, if any (in the run's main loop)."""
+        if self.requested is not None and self.reason is None:
+            self.stop(self.requested)
 
     def fail(self, error: BaseException) -> None:
         self.stop("error", error)

@@ -88,7 +88,7 @@ def run_follow(ns: argparse.Namespace) -> int:
 @contextmanager
 def _signals_stop(run: Run, output: Output) -> Iterator[None]:
     """SIGINT and SIGTERM stop the run (exit within a second); SIGHUP reopens the output (logrotate)."""
-    stop = lambda *_: run.token.stop("signal")  # noqa: E731
+    stop = lambda *_: run.token.request("signal")  # noqa: E731 - the run's main loop makes the stop
     previous = {
         sig: signal.signal(sig, handler)
         for sig, handler in (

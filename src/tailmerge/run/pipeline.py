@@ -196,11 +196,13 @@ class Run(Drivers):
         """Run in this thread until every follower is done or the run is stopped."""
         with Bell() as due:  # the stop, a signal, or held units due sooner than the wait below was told
             self.token.on_stop(due.ring)
-            self.merge.on_due = due.ring
+            self.token.bell = self.merge.on_due = due.ring
             try:
                 self._start(engine)
+                self.token.take_request()  # a signal before the bell was there
                 while not self.token.is_set():
                     due.wait(self._wait_left())
+                    self.token.take_request()
                     self._check_idle()
                     self.merge.tick()
             finally:
@@ -209,6 +211,7 @@ class Run(Drivers):
                 self.watcher.close()
                 self._finish(self.merge.flush)
                 self._report_late()
+                self.token.bell = None
 
     async def execute_async(self, engine: Engine) -> None:
         """Await until every follower is done or the run is stopped."""
@@ -216,9 +219,10 @@ class Run(Drivers):
         due = asyncio.Event()
         self.token.on_stop(lambda: call_soon(loop, due.set))
         self.merge.on_due = lambda: call_soon(loop, due.set)
-        with _signals_wake(loop):
+        with _signals_wake(loop, self.token):
             try:
                 self._start(engine)
+                self.token.take_request()  # a signal before the bell was there
                 while not self.token.is_set():
                     try:
                         async with asyncio.timeout(self._wait_left()):
@@ -322,14 +326,22 @@ class Run(Drivers):
 
 
 @contextmanager
-def _signals_wake(loop: asyncio.AbstractEventLoop) -> Iterator[None]:
-    """Signals wake the loop, whichever of the run's threads takes them (a ``Bell`` the loop watches)."""
+def _signals_wake(loop: asyncio.AbstractEventLoop, token: StopToken) -> Iterator[None]:
+    """Signals wake the loop, whichever of the run's threads takes them (a ``Bell`` the loop watches),
+    and the loop makes the stop a signal handler asked for."""
+
+    def rung() -> None:
+        bell.clear()
+        token.take_request()
+
     with Bell() as bell:
-        loop.add_reader(bell.fileno(), bell.clear)
+        token.bell = bell.ring
+        loop.add_reader(bell.fileno(), rung)
         try:
             yield
         finally:
             loop.remove_reader(bell.fileno())
+            token.bell = None
 
 
 class _Absolute:

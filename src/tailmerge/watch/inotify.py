@@ -211,13 +211,13 @@ class InotifyWatcher(Watcher):
             pass  # already gone with its folder
 
     async def run(self) -> None:
-        # the loop watches the descriptor once for the whole run, and each wake-up takes every event
-        # ready: asyncinotify's async iterator adds and removes a reader and makes a future per event
+        # the loop watches the descriptor once for the whole run, and each wake-up takes the events of one
+        # read: asyncinotify's async iterator adds and removes a reader and makes a future per read
         import asyncio
 
         loop = asyncio.get_running_loop()
         self._inotify.sync_timeout = 0  # sync_get() only takes what is ready
-        loop.add_reader(self._inotify.fd, self._drain)
+        loop.add_reader(self._inotify.fd, self._drain_read)
         try:
             await loop.create_future()  # until the run cancels this task
         finally:
@@ -240,6 +240,14 @@ class InotifyWatcher(Watcher):
         """Dispatch every event that is ready."""
         while not self._stopped and (event := self._inotify.sync_get()) is not None:
             self._dispatch(event.watch.wd if event.watch else -1, int(event.mask), _name(event.name))
+
+    def _drain_read(self) -> None:
+        """Dispatch the events of one read of the descriptor, then give the loop back: a file written
+        without pause keeps it ready, and the followers woken need the loop too (the reader fires again)."""
+        while not self._stopped and (event := self._inotify.sync_get()) is not None:
+            self._dispatch(event.watch.wd if event.watch else -1, int(event.mask), _name(event.name))
+            if not getattr(self._inotify, "_events", None):  # what asyncinotify read is dispatched
+                return
 
     def stop_blocking(self) -> None:
         self._stopped = True
