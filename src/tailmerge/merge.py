@@ -100,22 +100,18 @@ class Merge:
         return origins
 
     def _place(self, origin: Origin, chunks: list[Chunk] | Release) -> Handed:
-        if isinstance(chunks, Release):  # time order: the units of many sources as one
-            return self._interleave(chunks)
         self._seq += 1
-        batch = Batch(self._seq, origin, chunks)
-        self.consumed[origin.path] = self.consumed.get(origin.path, 0) + batch.consumed
         self.last_activity = time.monotonic()
+        if isinstance(chunks, Release):  # time order: the units of many sources as one
+            for key, segments in chunks.parts:
+                self._count(self.origins[key].path, sum(s.size for s in segments))
+            return Interleaved(self._seq, self.origins, chunks)
+        batch = Batch(self._seq, origin, chunks)
+        self._count(origin.path, batch.consumed)
         return batch
 
-    def _interleave(self, release: Release) -> Interleaved:
-        self._seq += 1
-        batch = Interleaved(self._seq, self.origins, release)
-        for key, segments in release.parts:
-            path = self.origins[key].path
-            self.consumed[path] = self.consumed.get(path, 0) + sum(s.size for s in segments)
-        self.last_activity = time.monotonic()
-        return batch
+    def _count(self, path: str, size: int) -> None:
+        self.consumed[path] = self.consumed.get(path, 0) + size
 
     def _admit(self, origin: Origin, chunks: list[Chunk]) -> list[Ready]:
         """What may go out now, in order, once ``chunks`` came in (timed, windowed, reordered)."""

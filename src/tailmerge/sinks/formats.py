@@ -198,21 +198,12 @@ def jsonl_release(release: Release, formatter: Callable[[int], Formatter]) -> li
 
 def _jsonl_units(units: list[bytes], rows: list[tuple[bytes, int, bytes]]) -> bytes:
     """The objects of ``units`` (each without its last newline), given each one's head, offset and extra."""
-    import orjson  # imported for JSONL only
-
     joined = _SEP.join(units)
-    text = None
-    if joined.count(_SEP) == len(units) - 1:  # no DEL of their own
-        try:
-            text = joined.decode("utf-8")
-        except UnicodeDecodeError:
-            pass
-    if text is None:  # a unit at a time: base64 where it is not UTF-8
+    literal = _escaped(joined) if joined.count(_SEP) == len(units) - 1 else None  # no DEL of their own
+    if literal is None:  # a unit at a time: base64 where it is not UTF-8
         objects = (b'%s%d, "%s": %s%s}\n' % (h, e, *_field(u), x) for u, (h, e, x) in zip(units, rows, strict=True))
         return b"".join(objects)
-    body = orjson.dumps(text)[1:-1]
-    if b"%" in body:
-        body = body.replace(b"%", b"%%")
+    body = literal[1:-1]
     start = b'%s%d, "line": "'
     template = b"".join((start, body.replace(_SEP, b'"%s}\n' + start), b'"%s}\n'))
     return template % tuple(itertools.chain.from_iterable(rows))
@@ -231,20 +222,11 @@ def _jsonl_run(chunk: Chunk, plain: bytes, heads: list[bytes] | None, ends: list
     with one ``%``: the work per line is all in C. A run with a DEL or bytes that are not UTF-8 is made a
     line at a time.
     """
-    import orjson  # imported for JSONL only
-
-    text = None
-    if _SEP not in chunk.data:
-        try:
-            text = chunk.data.replace(b"\n", _SEP).decode("utf-8")
-        except UnicodeDecodeError:
-            pass
-    if text is None:
+    literal = None if _SEP in chunk.data else _escaped(chunk.data.replace(b"\n", _SEP))
+    if literal is None:
         pairs = zip(heads or itertools.repeat(plain), chunk.line_ends(), strict=False)
         return b"".join(_jsonl_line(h, line, end) for h, (line, end) in pairs)
-    body = orjson.dumps(text)[:-2]  # without the last _SEP and the closing quote
-    if b"%" in body:
-        body = body.replace(b"%", b"%%")
+    body = literal[:-2]  # without the last _SEP and the closing quote
     args: Sequence[object]
     if heads is None:
         start = plain.replace(b"%", b"%%") + b'%d, "line": '
@@ -254,6 +236,19 @@ def _jsonl_run(chunk: Chunk, plain: bytes, heads: list[bytes] | None, ends: list
         args = list(itertools.chain.from_iterable(zip(heads, ends, strict=True)))
     template = b"".join((start, body.replace(_SEP, b'"}\n' + start + b'"'), b'"}\n'))
     return template % tuple(args)
+
+
+def _escaped(joined: bytes) -> bytes | None:
+    """``joined`` (lines with _SEP for their newlines) as one JSON string literal, its ``%`` doubled for a
+    template; None when it is not UTF-8."""
+    try:
+        text = joined.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    import orjson  # imported for JSONL only
+
+    literal = orjson.dumps(text)
+    return literal.replace(b"%", b"%%") if b"%" in literal else literal
 
 
 def _jsonl_line(head: bytes, line: bytes, end: int, extra: bytes = b"") -> bytes:

@@ -217,7 +217,7 @@ class InotifyWatcher(Watcher):
 
         loop = asyncio.get_running_loop()
         self._inotify.sync_timeout = 0  # sync_get() only takes what is ready
-        loop.add_reader(self._inotify.fd, self._drain_read)
+        loop.add_reader(self._inotify.fd, self._drain, True)  # one read a turn
         try:
             await loop.create_future()  # until the run cancels this task
         finally:
@@ -236,17 +236,14 @@ class InotifyWatcher(Watcher):
             poller.poll()
             self._drain()
 
-    def _drain(self) -> None:
-        """Dispatch every event that is ready."""
+    def _drain(self, one_read: bool = False) -> None:
+        """Dispatch every event that is ready; ``one_read``: only those of one read of the descriptor, then
+        give the loop back (a file written without pause keeps it ready, and the followers woken need the
+        loop too; the reader fires again)."""
         while not self._stopped and (event := self._inotify.sync_get()) is not None:
             self._dispatch(event.watch.wd if event.watch else -1, int(event.mask), _name(event.name))
-
-    def _drain_read(self) -> None:
-        """Dispatch the events of one read of the descriptor, then give the loop back: a file written
-        without pause keeps it ready, and the followers woken need the loop too (the reader fires again)."""
-        while not self._stopped and (event := self._inotify.sync_get()) is not None:
-            self._dispatch(event.watch.wd if event.watch else -1, int(event.mask), _name(event.name))
-            if not getattr(self._inotify, "_events", None):  # what asyncinotify read is dispatched
+            # what asyncinotify read is all dispatched (were its buffer ever not there: drain it all)
+            if one_read and getattr(self._inotify, "_events", None) == []:
                 return
 
     def stop_blocking(self) -> None:
