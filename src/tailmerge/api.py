@@ -290,7 +290,7 @@ def follow(
 def _follow_lines(
     run: Run, queue: LineQueue, stop_event: StopFlag | None, checkpoint: Checkpoint | None
 ) -> Generator[Line, None, None]:
-    portal = Portal()
+    portal = Portal(on_signal=queue.wake)  # a signal another thread took: the caller waits in queue.get()
     unlink = run.token.link(stop_event)
     done = portal.submit(run_async(run))
     ended = False

@@ -43,6 +43,10 @@ class Bell:
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         if self._signals:
+            if threading.current_thread() is not threading.main_thread():
+                # only the main thread may unset it (a generator closed elsewhere): the sockets stay open,
+                # so signals never write into a descriptor that a later file reuses
+                return
             signal.set_wakeup_fd(-1)
             self._signals = False
         self._read.close()

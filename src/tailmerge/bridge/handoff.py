@@ -166,6 +166,10 @@ class Handoff(Generic[T]):
             setattr(self, name, True)
         self._changed(added=True)
 
+    def wake(self) -> None:
+        """Wake every waiter with nothing new: each looks again, then waits on."""
+        self._changed()
+
     def _waiter(self) -> asyncio.Future[None]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()

@@ -103,6 +103,11 @@ class LineQueue:
         """Lines dropped because the consumer fell behind (lag policy)."""
         return self._queue.dropped_size
 
+    def wake(self) -> None:
+        """Wake a consumer waiting in ``get()`` (which goes on waiting: its thread runs pending signal
+        handlers meanwhile)."""
+        self._queue.wake()
+
     def get(self) -> list[list[Line]] | None:
         """Every batch queued, waiting in this thread for one; None once the merge has ended."""
         return self._queue.get()
