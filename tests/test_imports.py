@@ -21,7 +21,7 @@ NOT_FOR_A_COPY = (
     "tailmerge.state.store",
     "tailmerge.verify.check",
     "tailmerge.watch.inotify",
-    "asyncinotify",
+    "inotify_simple",
     "json",
     "orjson",
     "sqlite3",

@@ -53,7 +53,7 @@ def test_a_file_created_later_under_a_glob_is_followed(tmp_path: Path, engine: E
 
 HOG = """
 import errno, os, select, signal, subprocess, sys, time
-from asyncinotify import Inotify
+from inotify_simple import INotify as Inotify
 folder, engine = sys.argv[1], sys.argv[2]
 src, out = os.path.join(folder, "a.log"), os.path.join(folder, "out.log")
 open(src, "wb").close()

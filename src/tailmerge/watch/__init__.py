@@ -17,7 +17,7 @@ __all__ = ["Event", "InotifyWatcher", "Reaction", "Signal", "WatchTable", "Watch
 
 log = logging.getLogger("tailmerge")
 
-if not TYPE_CHECKING:  # inotify (and asyncinotify) only when a run follows
+if not TYPE_CHECKING:  # inotify (and inotify_simple) only when a run follows
     __getattr__, __dir__ = exports(__name__, {"InotifyWatcher": ".inotify"})
 
 

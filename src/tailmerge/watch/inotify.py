@@ -1,7 +1,11 @@
-"""The inotify waker: one watch per folder, through asyncinotify; the table says who to wake.
+"""The inotify waker: one watch per folder, through inotify_simple; the table says who to wake.
 
 One watch covers every followed file in a folder, and the same watch sees a file appear, be renamed away
 or deleted (rotation), or a folder appear. System calls happen outside the table's lock.
+
+inotify_simple gives each event as plain integers and a ``str`` name (one ``struct`` unpack each), which
+is what a wake-up per written line can afford; asyncinotify made an enum, a ``Path``, a dataclass, a
+weak reference and a ``select()`` call per event (about a third of a follower's CPU per line).
 """
 
 from __future__ import annotations
@@ -13,14 +17,10 @@ import select
 import stat
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .mounts import network_mount
 from .poll import Watcher
 from .table import Event, Reaction, Signal, WatchTable
-
-if TYPE_CHECKING:
-    from asyncinotify import Watch
 
 __all__ = ["InotifyWatcher"]
 
@@ -34,28 +34,29 @@ class InotifyWatcher(Watcher):
 
     def __init__(self) -> None:
         try:
-            import asyncinotify
+            import inotify_simple  # type: ignore[import-untyped]  # a hundred lines of ctypes, untyped
         except ImportError as e:  # pragma: no cover - not Linux
             raise OSError(errno.ENOSYS, "not supported on this platform") from e
-        m = asyncinotify.Mask
-        self._mask = (
-            m.MODIFY | m.CLOSE_WRITE | m.ATTRIB | m.CREATE | m.DELETE
-            | m.MOVED_FROM | m.MOVED_TO | m.DELETE_SELF | m.MOVE_SELF | m.ONLYDIR
+        f = inotify_simple.flags
+        self._mask = int(
+            f.MODIFY | f.CLOSE_WRITE | f.ATTRIB | f.CREATE | f.DELETE
+            | f.MOVED_FROM | f.MOVED_TO | f.DELETE_SELF | f.MOVE_SELF | f.ONLYDIR
         )  # fmt: skip
         self._events = (
-            (m.MODIFY | m.CLOSE_WRITE | m.ATTRIB, Event.CHANGED),
-            (m.CREATE | m.MOVED_TO | m.MOVED_FROM | m.DELETE, Event.ENTRY),
-            (m.DELETE_SELF | m.MOVE_SELF, Event.GONE),
-            (m.IGNORED, Event.IGNORED),
-            (m.Q_OVERFLOW, Event.OVERFLOW),
+            (int(f.MODIFY | f.CLOSE_WRITE | f.ATTRIB), Event.CHANGED),
+            (int(f.CREATE | f.MOVED_TO | f.MOVED_FROM | f.DELETE), Event.ENTRY),
+            (int(f.DELETE_SELF | f.MOVE_SELF), Event.GONE),
+            (int(f.IGNORED), Event.IGNORED),
+            (int(f.Q_OVERFLOW), Event.OVERFLOW),
         )
-        self._kinds: dict[int, Event] = {}
-        self._inotify = asyncinotify.Inotify()
+        self._kinds: dict[int, int] = {}
+        self._inotify = inotify_simple.INotify(nonblocking=True)
+        self._fd: int = self._inotify.fileno()
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self._stopped = False
         self._lock = threading.Lock()  # the threads engine registers from many threads
         self._table = WatchTable()
-        self._watches: dict[int, Watch] = {}
+        self._watches: set[int] = set()
         self._refused: set[str] = set()
         self._warned_limit = False
         self._warned_mounts: set[str] = set()
@@ -155,13 +156,13 @@ class InotifyWatcher(Watcher):
         if path in self._refused:
             return False
         try:
-            watch = self._inotify.add_watch(path, self._mask)  # the same folder twice gives the same watch
+            wd: int = self._inotify.add_watch(path, self._mask)  # the same folder twice gives the same watch
         except OSError as e:
             self._refuse(path, e)
             return False
         with self._lock:
-            self._table.add_dir(path, watch.wd)
-            self._watches[watch.wd] = watch
+            self._table.add_dir(path, wd)
+            self._watches.add(wd)
         return True
 
     def _refuse(self, path: str, e: OSError) -> None:
@@ -184,12 +185,18 @@ class InotifyWatcher(Watcher):
     def _dispatch(self, wd: int, mask: int, name: str | None) -> None:
         event = self._kinds.get(mask)
         if event is None:  # a few distinct masks come up: each is translated once
-            event = Event(0)
+            event = 0
             for bits, kind in self._events:
                 if mask & bits:
                     event |= kind
             self._kinds[mask] = event
         with self._lock:
+            if event == Event.CHANGED and name is not None:  # a file written: most events, the short way
+                woken = self._table.on_change(wd, name)
+                if woken is not None:
+                    for sig in woken:
+                        sig.set()
+                    return
             reaction: Reaction = self._table.on_event(wd, event, name)
         if reaction.remove_wd is not None:
             self._rm_watch(reaction.remove_wd)
@@ -202,35 +209,33 @@ class InotifyWatcher(Watcher):
 
     def _rm_watch(self, wd: int) -> None:
         with self._lock:
-            watch = self._watches.pop(wd, None)
-        if watch is None:
-            return
+            if wd not in self._watches:
+                return
+            self._watches.discard(wd)
         try:
-            self._inotify.rm_watch(watch)
+            self._inotify.rm_watch(wd)
         except OSError:
             pass  # already gone with its folder
 
     async def run(self) -> None:
         # the loop watches the descriptor once for the whole run, and each wake-up takes the events of one
-        # read: asyncinotify's async iterator adds and removes a reader and makes a future per read
+        # read (a reader added and removed per read, as an async iterator would, costs a system call each)
         import asyncio
 
         loop = asyncio.get_running_loop()
-        self._inotify.sync_timeout = 0  # sync_get() only takes what is ready
-        loop.add_reader(self._inotify.fd, self._drain, True)  # one read a turn
+        loop.add_reader(self._fd, self._drain, True)  # one read a turn
         try:
             await loop.create_future()  # until the run cancels this task
         finally:
-            loop.remove_reader(self._inotify.fd)
+            loop.remove_reader(self._fd)
 
     def run_blocking(self) -> None:
         # no timeout: an idle waker thread never wakes (each wake-up costs a garbage-collector pass over
         # thousands of follower threads); stop_blocking() wakes it through a pipe
-        self._inotify.sync_timeout = 0
         # poll(), not an epoll selector: it needs no descriptor of its own, which this thread could only
         # get after the run's sources have taken every one the limit allows
         poller = select.poll()
-        poller.register(self._inotify.fd, select.POLLIN)
+        poller.register(self._fd, select.POLLIN)
         poller.register(self._wake_r, select.POLLIN)
         while not self._stopped:
             poller.poll()
@@ -240,10 +245,16 @@ class InotifyWatcher(Watcher):
         """Dispatch every event that is ready; ``one_read``: only those of one read of the descriptor, then
         give the loop back (a file written without pause keeps it ready, and the followers woken need the
         loop too; the reader fires again)."""
-        while not self._stopped and (event := self._inotify.sync_get()) is not None:
-            self._dispatch(event.watch.wd if event.watch else -1, int(event.mask), _name(event.name))
-            # what asyncinotify read is all dispatched (were its buffer ever not there: drain it all)
-            if one_read and getattr(self._inotify, "_events", None) == []:
+        while not self._stopped:
+            try:
+                events = self._inotify.read(timeout=0)  # what is there now, in one read
+            except BlockingIOError:  # taken by a read in between (none here: one reader per run)
+                return
+            if not events:
+                return
+            for wd, mask, _, name in events:
+                self._dispatch(wd, mask, name or None)
+            if one_read:
                 return
 
     def stop_blocking(self) -> None:
@@ -257,10 +268,6 @@ class InotifyWatcher(Watcher):
         self._inotify.close()
         for fd in (self._wake_r, self._wake_w):
             os.close(fd)
-
-
-def _name(name: Path | None) -> str | None:
-    return None if name is None else str(name)
 
 
 def _read_sysctl(name: str) -> str:

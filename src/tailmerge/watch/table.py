@@ -6,7 +6,6 @@ table what an event means; the table never touches the file system, so it is tes
 
 from __future__ import annotations
 
-import enum
 import posixpath
 from collections import defaultdict
 from typing import NamedTuple, Protocol
@@ -20,17 +19,21 @@ class Signal(Protocol):
     def set(self) -> None: ...
 
 
-class Event(enum.Flag):
-    """What the kernel said about a watched folder, in the table's terms."""
+class Event:
+    """What the kernel said about a watched folder, in the table's terms: bits of an ``int`` (an
+    ``enum.Flag`` operation is a Python call, and an event comes per written line)."""
 
-    CHANGED = enum.auto()  # an entry's content or metadata changed
-    ENTRY = enum.auto()  # an entry was created, moved in or out, or deleted
-    GONE = enum.auto()  # the folder itself was deleted or moved: its watch must be removed
-    IGNORED = enum.auto()  # the kernel already removed the folder's watch
-    OVERFLOW = enum.auto()  # events were dropped: everyone must look for themselves
+    CHANGED = 1  # an entry's content or metadata changed
+    ENTRY = 2  # an entry was created, moved in or out, or deleted
+    GONE = 4  # the folder itself was deleted or moved: its watch must be removed
+    IGNORED = 8  # the kernel already removed the folder's watch
+    OVERFLOW = 16  # events were dropped: everyone must look for themselves
 
 
-_FOLDER_WENT = Event.GONE | Event.IGNORED  # made once: each Flag operation is a Python call
+_FOLDER_WENT = Event.GONE | Event.IGNORED
+
+
+_NOBODY: set[Signal] = set()
 
 
 class Reaction(NamedTuple):
@@ -105,7 +108,16 @@ class WatchTable:
         for waiting in self._pending.values():  # rarely more than a few
             waiting.discard(signal)
 
-    def on_event(self, wd: int, event: Event, name: str | None) -> Reaction:
+    def on_change(self, wd: int, name: str) -> set[Signal] | None:
+        """Who to wake when the entry ``name`` changed (``Event.CHANGED`` alone: a file was written); None
+        when it takes more than waking (a followed symlink, or an unknown watch): ask ``on_event``."""
+        folder = self._by_wd.get(wd)
+        d = self._dirs.get(folder) if folder is not None else None
+        if folder is None or d is None or (self._links and posixpath.join(folder, name) in self._links):
+            return None
+        return d.names.get(name, _NOBODY)
+
+    def on_event(self, wd: int, event: int, name: str | None) -> Reaction:
         reaction = Reaction(set(), [], [], None)
         if event & Event.OVERFLOW:
             for each in self._dirs.values():
@@ -133,7 +145,7 @@ class WatchTable:
             reaction.wake.update(d.any)
         return reaction
 
-    def _on_entry(self, folder: str, d: _Dir, event: Event, name: str, reaction: Reaction) -> None:
+    def _on_entry(self, folder: str, d: _Dir, event: int, name: str, reaction: Reaction) -> None:
         path = posixpath.join(folder, name)
         reaction.wake.update(d.names.get(name, ()))
         reaction.relink.extend((path, sig) for sig in self._links.get(path, ()))
