@@ -21,17 +21,20 @@ def generations(path: Path) -> list[Path]:
 
 def test_rename_rotation_at_2000_lines_per_second(tmp_path: Path, engine: Engine) -> None:
     log = tmp_path / "app.log"
-    log.touch()
+    log.write_bytes(b"ready\n")
     out = tmp_path / "merged.log"
     proc = tailmerge("follow", str(log), "-o", str(out), "--engine", engine, "--idle-exit", "1.5",
                      "--rotate-wait", "1")  # fmt: skip
+    # the follower must hold app.log before the first rotation (a second away): a loaded machine may take
+    # longer than that to start it, and a generation it never saw it cannot read
+    wait_for(lambda: file_lines(out) == [b"ready\n"], what="the follower to start")
     w = writer([log], "--rate", "2000", "--count", "7000", "--rotate", "rename", "--rotate-every", "2000")
     assert w.wait(timeout=30) == 0
     proc.communicate(timeout=30)
     assert proc.returncode == 0
     gens = generations(log)
     assert len(gens) == 4  # three rotations happened under the reader
-    assert len(file_lines(out)) == 7000
+    assert len(file_lines(out)) == 7001
     verify_ok(gens, out)  # every line of every generation once, each file in its own order
 
 
@@ -54,9 +57,10 @@ def test_copytruncate_with_the_reader_caught_up_loses_nothing(tmp_path: Path, en
 
 def test_copytruncate_under_a_live_writer_at_2000_lines_per_second(tmp_path: Path, engine: Engine) -> None:
     log = tmp_path / "app.log"
-    log.touch()
+    log.write_bytes(b"ready\n")
     out = tmp_path / "merged.log"
     proc = tailmerge("follow", str(log), "-o", str(out), "--engine", engine, "--idle-exit", "1.5")
+    wait_for(lambda: file_lines(out) == [b"ready\n"], what="the follower to start")  # as above
     w = writer([log], "--rate", "2000", "--count", "6000", "--rotate", "copytruncate", "--rotate-every", "2000")
     assert w.wait(timeout=30) == 0
     proc.communicate(timeout=30)

@@ -228,6 +228,7 @@ class Scripted:
         self.stream = False
         self.ended = False
         self.rotating = False
+        self.caught_up = False
         self.deadline: float | None = None
         self._steps = list(steps)
         self._final = list(final)
@@ -262,6 +263,17 @@ def take(it: Iterator[list[str] | Wait], n: int) -> list[list[str] | Wait]:
 def test_event_driven_items_are_yielded_and_waits_are_for_the_signal() -> None:
     f = Scripted("a", [["1", "2"], [], ["3"]])
     assert take(plan(f), 5) == [["1", "2"], Wait(None), ["3"], Wait(None), Wait(None)]
+
+
+def test_a_caught_up_follower_waits_for_its_signal_without_looking_again() -> None:
+    f = Scripted("a", [["1"], ["2"]])
+    f.caught_up = True
+    assert take(plan(f), 3) == [["1"], Wait(None), ["2"]]
+    assert f.looks == 2  # one look per wake-up: none that would find nothing
+    for kind in ({"follow": False}, {"event_driven": False}):  # neither ends nor polls before a look
+        f = Scripted("a", [["1"], ["2"]])
+        f.caught_up = True
+        assert take(plan(f, **kind), 2) == [["1"], ["2"]]
 
 
 def test_a_polled_follower_backs_off_to_poll_max_and_resets_after_items() -> None:
@@ -320,6 +332,7 @@ class ChunkScript:
         self.stream = False
         self.ended = False
         self.rotating = False
+        self.caught_up = False
         self._file = Identity(0, ino)
         self._offset = 0
         self._steps = list(steps)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import resource
 import signal
 import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
+from tailmerge import follow
 from tailmerge.options import Engine
 
 from .conftest import PY, assert_no_traceback, file_lines, needs_root, tailmerge, wait_for
@@ -120,3 +124,36 @@ def test_running_out_of_file_descriptors_is_named_and_the_rest_are_followed(tmp_
     assert_no_traceback(res.stderr)
     got = file_lines(out)
     assert 30 < len(got) < 200  # the files that fit are followed
+
+
+def test_a_written_file_is_read_without_looking_at_its_path_each_time(
+    tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the folder's watch reports renames and deletions, so a wake-up for a write needs no stat of the path
+    log = tmp_path / "a.log"
+    log.write_bytes(b"0\n")
+    looks: list[str] = []
+    real_stat = os.stat
+
+    def stat(path: str, *args: object, **kwargs: object) -> os.stat_result:
+        if os.fspath(path) == str(log):
+            looks.append(str(path))
+        return real_stat(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "stat", stat)
+    lines = follow([log], engine=engine, watch="inotify")
+    try:
+        assert next(lines).data == b"0\n"
+        before = len(looks)
+        with log.open("ab", buffering=0) as f:
+            for i in range(1, 60):
+                f.write(b"%d\n" % i)
+                assert next(lines).data == b"%d\n" % i
+                os.utime(log)  # a wake-up that finds nothing new: still no need to look at the path
+                time.sleep(0.005)  # taken on its own, not with the next write
+        assert len(looks) - before <= 3, looks
+        os.rename(log, tmp_path / "a.log.1")  # and a rotation is still seen
+        log.write_bytes(b"new\n")
+        assert next(lines).data == b"new\n"
+    finally:
+        lines.close()

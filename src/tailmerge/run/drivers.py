@@ -76,6 +76,12 @@ class Drivers:
                 event_driven = self.watcher.watch_file(path, signal)
         except OSError:
             event_driven = False
+        if event_driven and isinstance(follower, Source):  # the waker says when the path needs a look
+
+            def path_news() -> bool:
+                return self.watcher.entry_changed(signal)
+
+            follower.path_news = path_news
         try:
             yield event_driven
         finally:

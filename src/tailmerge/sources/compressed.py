@@ -45,6 +45,7 @@ class Compressed:
     """
 
     rotating = False
+    caught_up = False
     stream = True
     """Read to its end with or without ``follow``, as standard input is; its end ends it."""
 

@@ -5,9 +5,36 @@ from __future__ import annotations
 import os
 import stat
 
-from ..core import Identity
+from ..core import FINGERPRINT_BYTES, Chunk, Identity
+from .generation import Generation
+from .ledger import Ledger
 
-__all__ = ["find_copy", "siblings"]
+__all__ = ["READ_SIZE", "find_copy", "read_rest_from_copy", "siblings"]
+
+READ_SIZE = 1 << 20
+
+
+def read_rest_from_copy(path: str, gen: Generation, out: list[Chunk], ledger: Ledger | None) -> int:
+    """After copytruncate, read what was not read yet of ``gen`` (the file at ``path``) from the copy
+    rather than lose it; return how many bytes were read from it."""
+    if not gen.fingerprint or len(gen.fingerprint) < min(FINGERPRINT_BYTES, gen.pos):
+        return 0
+    fd = find_copy(path, gen.identity, gen.fingerprint, gen.pos - 1)  # as long: to know it
+    if fd is None:
+        return 0
+    start = gen.pos
+    try:
+        st = os.fstat(fd)
+        while gen.pos < st.st_size and (data := os.pread(fd, min(READ_SIZE, st.st_size - gen.pos), gen.pos)):
+            gen.pos += len(data)
+            out.extend(gen.framer.feed(data))
+        if ledger is not None:  # the copy is known from now on: a restart does not read it again
+            ledger.opened(path, Identity(st.st_dev, st.st_ino), gen.fingerprint, st.st_size)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    return gen.pos - start
 
 
 def siblings(path: str) -> list[tuple[str, os.stat_result]]:

@@ -129,6 +129,7 @@ class Discovery:
 
     path = "(glob discovery)"
     rotating = False
+    caught_up = False
     stream = False
     ended = False
 

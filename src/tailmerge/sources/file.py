@@ -13,9 +13,10 @@ import logging
 import os
 import stat
 import time
+from collections.abc import Callable
 
 from ..core import DEFAULT_MAX_LINE_BYTES, FINGERPRINT_BYTES, Change, Chunk, Framing, Identity, follow_path, look
-from .copytruncate import find_copy
+from .copytruncate import READ_SIZE, read_rest_from_copy
 from .generation import Generation
 from .ledger import FileRead, Ledger
 from .limits import fd_limit_message
@@ -25,8 +26,6 @@ from .start import Start
 __all__ = ["Source"]
 
 log = logging.getLogger("tailmerge")
-
-READ_SIZE = 1 << 20
 
 
 class Source:
@@ -62,6 +61,10 @@ class Source:
         self._at_start = True  # the first open, of a file that existed when the run began
         self._took_up = False  # the files an earlier run was reading for this path were looked for
         self._moved = False  # the current file was renamed away and nothing is at the path yet
+        self._caught_up = False  # the last look read the current file to the size it had
+        self.path_news: Callable[[], bool] | None = None
+        """With a waker: whether something may have happened to the path's entry since last asked (a
+        rename, a deletion). None: always look at the path when the file has nothing new."""
         self._current: Generation | None = None
         self._rotated: list[Generation] = []
         self._problem: str | None = None
@@ -92,6 +95,10 @@ class Source:
         renamed with nothing at the path yet): the folder watch matches names, so it is polled."""
         return bool(self._rotated) or self._moved
 
+    @property
+    def caught_up(self) -> bool:
+        return self._caught_up and not self._rotated and not self._moved
+
     def next_deadline(self) -> float | None:
         """Monotonic time at which a rotated file is due to be let go, or a held record to be released."""
         due = [g.deadline for g in self._rotated if g.deadline is not None]
@@ -120,8 +127,12 @@ class Source:
         if self._current is None:
             self._open()
         current = self._current
-        if current is not None and not self._read(current, out):
-            self._check_path(current, out)
+        self._caught_up = False
+        if current is not None:
+            if self._read(current, out):
+                self._caught_up = current is self._current and current.pos == current.size
+            elif self.path_news is None or self.path_news():
+                self._check_path(current, out)
         for gen in self._generations():
             if gen.framer.holding and now - gen.grew_at >= self._framing.timeout:
                 out.extend(gen.framer.release())  # quiet for the timeout: the record is complete
@@ -239,6 +250,7 @@ class Source:
         except OSError as e:  # pragma: no cover - fstat on an open fd fails only on I/O errors
             self._report(f"cannot stat: {e.strerror}")
             return False
+        gen.size = size
         if size == gen.pos:
             return False
         change = look(gen.pos, size, starts_same=self._same_start(gen, size))
@@ -292,7 +304,7 @@ class Source:
             return True
 
     def _truncated(self, gen: Generation, size: int, out: list[Chunk]) -> None:
-        recovered = self._read_rest_from_copy(gen, out)
+        recovered = read_rest_from_copy(self.abspath, gen, out, self._ledger)
         log.warning(
             "%s: truncated (size %d, was read to %d%s); reading again from the start",
             self.path,
@@ -305,28 +317,6 @@ class Source:
         gen.framer.reset(0)
         gen.pos = 0
         gen.fingerprint = b""
-
-    def _read_rest_from_copy(self, gen: Generation, out: list[Chunk]) -> int:
-        """After copytruncate, read what was not read yet from the copy rather than lose it; return how
-        many bytes were read from it."""
-        if not gen.fingerprint or len(gen.fingerprint) < min(FINGERPRINT_BYTES, gen.pos):
-            return 0
-        fd = find_copy(self.abspath, gen.identity, gen.fingerprint, gen.pos - 1)  # as long: to know it
-        if fd is None:
-            return 0
-        start = gen.pos
-        try:
-            st = os.fstat(fd)
-            while gen.pos < st.st_size and (data := os.pread(fd, min(READ_SIZE, st.st_size - gen.pos), gen.pos)):
-                gen.pos += len(data)
-                out.extend(gen.framer.feed(data))
-            if self._ledger is not None:  # the copy is known from now on: a restart does not read it again
-                self._ledger.opened(self.abspath, Identity(st.st_dev, st.st_ino), gen.fingerprint, st.st_size)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
-        return gen.pos - start
 
     # -- resuming what an earlier run was reading (--state) ------------------------------------------
 

@@ -12,13 +12,14 @@ __all__ = ["Generation"]
 class Generation:
     """An open file of a path: its descriptor, identity, framer and how far it was read."""
 
-    __slots__ = ("deadline", "fd", "fingerprint", "framer", "grew_at", "identity", "pos")
+    __slots__ = ("deadline", "fd", "fingerprint", "framer", "grew_at", "identity", "pos", "size")
 
     def __init__(self, fd: int, identity: Identity, framer: LineFramer | RecordFramer) -> None:
         self.fd = fd
         self.identity = identity
         self.framer = framer
         self.pos = framer.offset  # bytes consumed from the file (emitted plus held partial)
+        self.size = -1  # the file's size at the last look
         self.fingerprint = b""
         self.deadline: float | None = None  # monotonic time after which a rotated file is let go
         self.grew_at = time.monotonic()

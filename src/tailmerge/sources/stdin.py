@@ -25,6 +25,7 @@ class Stdin:
     """A stream source on a descriptor (standard input by default), labelled ``path``."""
 
     rotating = False
+    caught_up = False
     stream = True
 
     def __init__(

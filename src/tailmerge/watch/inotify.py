@@ -57,6 +57,8 @@ class InotifyWatcher(Watcher):
         self._lock = threading.Lock()  # the threads engine registers from many threads
         self._table = WatchTable()
         self._watches: set[int] = set()
+        # signals woken by anything but a file being written: their followers look at the path again
+        self._entry_news: set[Signal] = set()
         self._refused: set[str] = set()
         self._warned_limit = False
         self._warned_mounts: set[str] = set()
@@ -66,6 +68,8 @@ class InotifyWatcher(Watcher):
 
     def watch_file(self, path: str, signal: Signal) -> bool:
         path = os.path.abspath(path)
+        with self._lock:
+            self._entry_news.add(signal)  # what happened before the watch is not known: look once
         ok = self._add_name(path, signal)
         # a symlink is followed by name (like tail -F); its target's folder is watched too
         try:
@@ -105,6 +109,14 @@ class InotifyWatcher(Watcher):
     def unwatch_file(self, path: str, signal: Signal) -> None:
         with self._lock:
             self._table.remove(os.path.abspath(path), signal)
+            self._entry_news.discard(signal)
+
+    def entry_changed(self, signal: Signal) -> bool:
+        with self._lock:
+            if signal in self._entry_news:
+                self._entry_news.discard(signal)
+                return True
+            return False
 
     def watch_dir(self, path: str, signal: Signal) -> bool:
         path = os.path.abspath(path)
@@ -198,6 +210,7 @@ class InotifyWatcher(Watcher):
                         sig.set()
                     return
             reaction: Reaction = self._table.on_event(wd, event, name)
+            self._entry_news.update(reaction.wake)
         if reaction.remove_wd is not None:
             self._rm_watch(reaction.remove_wd)
         for path, sig in reaction.rewatch:

@@ -20,6 +20,11 @@ class Watcher:
     def unwatch_file(self, path: str, signal: Signal) -> None:
         """Stop waking ``signal`` for ``path``."""
 
+    def entry_changed(self, signal: Signal) -> bool:
+        """Whether the entry of a path ``signal`` waits on may have changed (renamed, deleted, made)
+        since this was last asked for it; always True when polled (nothing tells)."""
+        return True
+
     def watch_dir(self, path: str, signal: Signal) -> bool:
         """Wake ``signal`` when an entry appears in directory ``path``; False when the caller must poll."""
         return False
