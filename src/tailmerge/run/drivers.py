@@ -136,8 +136,10 @@ class Drivers:
         with self._alive_while(follower), self._subscribed(follower, signal, lambda: call_soon(loop, signal.set)) as ev:
             try:
                 complete = True
+                busy = False  # the last action was a hand-over
                 for action in self._plan(follower, ev):
                     if isinstance(action, Wait):
+                        busy = False
                         if action.timeout is None:  # until signalled: no timer to arm and cancel
                             await signal.wait()
                         else:
@@ -148,8 +150,10 @@ class Drivers:
                                 pass
                         signal.clear()
                     else:
+                        if busy:  # let the other followers have the loop between two batches (a wait does)
+                            await asyncio.sleep(0)
                         await hand_over(action)
-                        await asyncio.sleep(0)  # let the other followers have the loop between batches
+                        busy = True
                     if self.token.is_set():
                         complete = False
                         break

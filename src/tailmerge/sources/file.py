@@ -101,6 +101,8 @@ class Source:
 
     def next_deadline(self) -> float | None:
         """Monotonic time at which a rotated file is due to be let go, or a held record to be released."""
+        if not self._rotated and (self._current is None or not self._current.framer.holding):
+            return None  # asked at every wait: the usual answer, without making lists
         due = [g.deadline for g in self._rotated if g.deadline is not None]
         due += [g.grew_at + self._framing.timeout for g in self._generations() if g.framer.holding]
         return min(due, default=None)
