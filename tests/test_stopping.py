@@ -229,7 +229,7 @@ import tailmerge
 mode, engine, src, out, taker = sys.argv[1:]
 
 def take_it():  # the kernel may give a process-directed signal to any thread: here, not the main one
-    while not os.path.exists(out):
+    while not (os.path.exists(out) and os.path.getsize(out)):  # running: the handler is in place
         time.sleep(0.01)
     time.sleep(0.2)
     signal.pthread_kill(threading.get_ident(), signal.SIGINT)
