@@ -23,7 +23,16 @@ from ..sources.ledger import FileRead, Ledger
 from .policy import FSYNC_POLICIES, FsyncPolicy, StateError
 from .store import Committed, StateStore
 
-__all__ = ["COMMIT_INTERVAL", "FSYNC_POLICIES", "Checkpoint", "FsyncPolicy", "Mark", "open_checkpoint"]
+__all__ = [
+    "COMMIT_INTERVAL",
+    "FSYNC_POLICIES",
+    "Checkpoint",
+    "FsyncPolicy",
+    "Mark",
+    "Positions",
+    "forgettable",
+    "open_checkpoint",
+]
 
 log = logging.getLogger("tailmerge")
 
@@ -31,25 +40,22 @@ COMMIT_INTERVAL = 1.0  # seconds: at most one fsync (and one transaction) a seco
 Mark = list[tuple[str, Identity, int]]  # (absolute path, file, offset just past the batch's last line of it)
 
 
-class Checkpoint:
-    """Positions delivered and not yet committed, and the commits. Used by one thread (the writer's)."""
+class Positions:
+    """Positions delivered and not yet committed, whatever commits them: the file sink's ``Checkpoint``
+    (a SQLite state) or the Redis sink (in the transaction that adds the lines). Used by one thread (the
+    committer's). ``saved``: what was committed before; ``stopped_at``: when (wall clock)."""
 
-    def __init__(self, store: StateStore, fsync: FsyncPolicy) -> None:
-        if fsync not in FSYNC_POLICIES:
-            raise ValueError(f"unknown fsync policy {fsync!r}; choose from {', '.join(FSYNC_POLICIES)}")
-        self.store = store
-        self.fsync = fsync
-        saved = store.files()
-        self.ledger = Ledger(saved, store.committed_at())
+    def __init__(self, saved: list[FileRead], stopped_at: float | None) -> None:
+        self.ledger = Ledger(saved, stopped_at)
         self._committed: dict[Identity, FileRead] = {r.file: r for r in saved}
         self._paths: dict[str, str] = {}  # path as given: absolute path
         self._pending: dict[Identity, tuple[str, int]] = {}  # file: (absolute path, offset)
         self._finishing: dict[Identity, FileRead] = {}
         self._opened: dict[Identity, FileRead] = {}
         self._due: float | None = None
+        self._interval = COMMIT_INTERVAL
         self._in_pipe: deque[tuple[int, Mark]] = deque()
         self.commits = 0
-        self.syncs = 0
 
     def _abspath(self, path: str) -> str:
         if (full := self._paths.get(path)) is None:
@@ -81,7 +87,7 @@ class Checkpoint:
             for path, file, end in mark:
                 self._pending[file] = (path, end)
         if self._due is None:
-            self._due = time.monotonic() + (0.0 if self.fsync == "always" else COMMIT_INTERVAL)
+            self._due = time.monotonic() + self._interval
 
     def delivered_line(self, path: str, file: Identity | None, offset: int) -> bool:
         """A line of ``path`` (as given) was taken by its consumer; return whether a commit is due."""
@@ -103,6 +109,53 @@ class Checkpoint:
             self._opened[read.file] = read
         return bool(self._finishing or self._opened)
 
+    def collect(self) -> list[FileRead]:
+        """What a commit records now: the files delivered to, opened or finished since the last one."""
+        self._news()
+        reads = [self._read(path, file, offset) for file, (path, offset) in self._pending.items()]
+        # a file opened and not read from since: where it was begun (a delivered line supersedes it)
+        reads[:0] = [r for f, r in self._opened.items() if f not in self._pending and not self._finished(f)]
+        self._opened.clear()
+        for file, read in list(self._finishing.items()):
+            done = self._committed.get(file)
+            if (pending := next((r for r in reads if r.file == file), None)) is not None:
+                done = pending
+            if done is not None and done.offset >= read.offset:  # its last lines are in the output
+                reads.append(FileRead(read.path, file, read.fingerprint, read.offset, finished=True))
+                del self._finishing[file]
+        self._pending.clear()
+        return reads
+
+    def recorded(self, reads: list[FileRead]) -> None:
+        """``reads`` (from ``collect``) are committed."""
+        for read in reads:
+            self._committed[read.file] = read
+        self._due = None if not self._in_pipe else time.monotonic() + self._interval
+
+    def _finished(self, file: Identity) -> bool:
+        known = self._committed.get(file)
+        return known is not None and known.finished
+
+    def _read(self, path: str, file: Identity, offset: int) -> FileRead:
+        fingerprint = self.ledger.fingerprint(file)
+        if not fingerprint and (known := self._committed.get(file)) is not None:
+            fingerprint = known.fingerprint
+        return FileRead(path, file, fingerprint, offset, finished=False)
+
+
+class Checkpoint(Positions):
+    """The file sink's committer: the output synced per the fsync policy, then the positions and the
+    output's size recorded in the SQLite state in one transaction."""
+
+    def __init__(self, store: StateStore, fsync: FsyncPolicy) -> None:
+        if fsync not in FSYNC_POLICIES:
+            raise ValueError(f"unknown fsync policy {fsync!r}; choose from {', '.join(FSYNC_POLICIES)}")
+        super().__init__(store.files(), store.committed_at())
+        self.store = store
+        self.fsync = fsync
+        self._interval = 0.0 if fsync == "always" else COMMIT_INTERVAL
+        self.syncs = 0
+
     def commit(
         self, fd: int | None, path: str | None, *, size: int | None = None, written: int = 0, final: bool = False
     ) -> None:
@@ -123,18 +176,7 @@ class Checkpoint:
         if regular and fd is not None and (self.fsync != "never" or final) and (self._pending or final):
             os.fdatasync(fd)
             self.syncs += 1
-        self._news()
-        reads = [self._read(path, file, offset) for file, (path, offset) in self._pending.items()]
-        # a file opened and not read from since: where it was begun (a delivered line supersedes it)
-        reads[:0] = [r for f, r in self._opened.items() if f not in self._pending and not self._finished(f)]
-        self._opened.clear()
-        for file, read in list(self._finishing.items()):
-            done = self._committed.get(file)
-            if (pending := next((r for r in reads if r.file == file), None)) is not None:
-                done = pending
-            if done is not None and done.offset >= read.offset:  # its last lines are in the output
-                reads.append(FileRead(read.path, file, read.fingerprint, read.offset, finished=True))
-                del self._finishing[file]
+        reads = self.collect()
         output = None
         if regular and fd is not None and path is not None:
             st = os.fstat(fd)
@@ -144,20 +186,7 @@ class Checkpoint:
         if reads or output is not None:
             self.store.commit(reads, output)
             self.commits += 1
-        for read in reads:
-            self._committed[read.file] = read
-        self._pending.clear()
-        self._due = None if not self._in_pipe else time.monotonic() + COMMIT_INTERVAL
-
-    def _finished(self, file: Identity) -> bool:
-        known = self._committed.get(file)
-        return known is not None and known.finished
-
-    def _read(self, path: str, file: Identity, offset: int) -> FileRead:
-        fingerprint = self.ledger.fingerprint(file)
-        if not fingerprint and (known := self._committed.get(file)) is not None:
-            fingerprint = known.fingerprint
-        return FileRead(path, file, fingerprint, offset, finished=False)
+        self.recorded(reads)
 
     def close(self) -> None:
         log.info("state %s: %d commits, %d output syncs", self.store.path, self.commits, self.syncs)
@@ -169,16 +198,23 @@ def open_checkpoint(path: str, fsync: FsyncPolicy) -> Checkpoint:
     compressed copy of one is beside it (logrotate's ``compress``): the copy is known by it, not read again."""
     store = StateStore(path, synchronous="FULL" if fsync == "always" else "NORMAL")
     try:
-        finished = [r for r in store.files() if r.finished]
-        present = _identities_in({os.path.dirname(r.path) for r in finished})
-        if gone := [r for r in finished if r.file not in present]:
-            kept = archived(gone)
-            if forgotten := [r.file for r in gone if r.file not in kept]:
-                store.forget(forgotten)
+        if forgotten := forgettable(store.files()):
+            store.forget(forgotten)
         return Checkpoint(store, fsync)
     except BaseException:
         store.close()
         raise
+
+
+def forgettable(saved: list[FileRead]) -> list[Identity]:
+    """Finished files that are gone (their inodes may be reused by new files), but for those a compressed
+    copy beside them is known by (logrotate's ``compress``)."""
+    finished = [r for r in saved if r.finished]
+    present = _identities_in({os.path.dirname(r.path) for r in finished})
+    if not (gone := [r for r in finished if r.file not in present]):
+        return []
+    kept = archived(gone)
+    return [r.file for r in gone if r.file not in kept]
 
 
 def _identities_in(folders: set[str]) -> set[Identity]:
