@@ -8,19 +8,19 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from ..opening import colour_auto, prepare_merge
 from ..options import Options
 from ..run import Run, make_run, run_async, run_blocking, troubled
-from ..sinks import FileSink, Output, OutputClosed, OutputError
+from ..sinks import FileSink, OutputClosed, OutputError
 from ..sources import raise_fd_limit
 from ..state import StateError
 from .parser import UsageError, options_from
 
-__all__ = ["EXIT_PIPE", "UsageError", "run_follow"]
+__all__ = ["EXIT_PIPE", "UsageError", "execute", "run_follow", "signals_stop"]
 
 log = logging.getLogger("tailmerge")
 EXIT_PIPE = 141
@@ -33,6 +33,12 @@ def run_follow(ns: argparse.Namespace) -> int:
     except (ValueError, TypeError) as e:
         raise UsageError(str(e)) from None
     raise_fd_limit()
+    if target is not None and target.startswith(("redis://", "rediss://")):
+        from .ship import run_ship  # redis-py only to ship
+
+        return run_ship(ns, opts, target)
+    if ns.host_name is not None or ns.maxlen is not None:
+        raise UsageError("--host-name and --maxlen are for a Redis output (-o redis://HOST:PORT/STREAM)")
     try:
         paths, output, checkpoint = prepare_merge(
             ns.paths, target, ns.format, append=ns.append, state=ns.state, fsync=ns.fsync
@@ -52,11 +58,8 @@ def run_follow(ns: argparse.Namespace) -> int:
     )
     run = make_run(paths, opts, [sink], output, checkpoint.ledger if checkpoint else None)
     try:
-        with _signals_stop(run, output):
-            if opts.engine == "threads":
-                run_blocking(run)
-            else:
-                asyncio.run(run_async(run))
+        with signals_stop(run, output.reopen):
+            execute(run)
     except OutputClosed:
         _silence_stdout()
         return EXIT_PIPE
@@ -85,27 +88,28 @@ def run_follow(ns: argparse.Namespace) -> int:
     return 0
 
 
+def execute(run: Run) -> None:
+    """The whole run on its engine: the threads engine without an event loop, the others in one."""
+    if run.options.engine == "threads":
+        run_blocking(run)
+    else:
+        asyncio.run(run_async(run))
+
+
 @contextmanager
-def _signals_stop(run: Run, output: Output) -> Iterator[None]:
-    """SIGINT and SIGTERM stop the run (exit within a second); SIGHUP reopens the output (logrotate)."""
+def signals_stop(run: Run, reopen: Callable[[], None] | None = None) -> Iterator[None]:
+    """SIGINT and SIGTERM stop the run (exit within a second); SIGHUP calls ``reopen`` (the output's: it only
+    asks, and the writer thread reopens between two writes, and says so), if there is one."""
     stop = lambda *_: run.token.request("signal")  # noqa: E731 - the run's main loop makes the stop
-    previous = {
-        sig: signal.signal(sig, handler)
-        for sig, handler in (
-            (signal.SIGINT, stop),
-            (signal.SIGTERM, stop),
-            (signal.SIGHUP, lambda *_: _reopen(output)),
-        )
-    }
+    handlers: list[tuple[signal.Signals, Any]] = [(signal.SIGINT, stop), (signal.SIGTERM, stop)]
+    if reopen is not None:
+        handlers.append((signal.SIGHUP, lambda *_: reopen()))
+    previous = {sig: signal.signal(sig, handler) for sig, handler in handlers}
     try:
         yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def _reopen(output: Output) -> None:
-    output.reopen()  # only asks: the writer thread reopens between two writes, and says so
 
 
 def _progress(paths: list[str]) -> Any:

@@ -102,7 +102,11 @@ def build_parser(version: str) -> argparse.ArgumentParser:
         "paths", nargs="+", metavar="PATH", help="a file, a quoted glob pattern ('logs/*.log', '**'), or - for stdin"
     )
     f.add_argument(
-        "-o", "--output", metavar="OUTPUT", help="write here (truncated unless --append; - is stdout) (default: stdout)"
+        "-o",
+        "--output",
+        metavar="OUTPUT",
+        help="write here (truncated unless --append; - is stdout), or ship to a Redis Stream: "
+        "redis://[:PASSWORD@]HOST[:PORT]/STREAM[?db=N] (rediss:// for TLS) (default: stdout)",
     )
     f.add_argument("--append", action="store_true", help="append to OUTPUT instead of truncating it")
     f.add_argument(
@@ -129,6 +133,19 @@ def build_parser(version: str) -> argparse.ArgumentParser:
         default="interval",
         help="with --state, sync OUTPUT before each commit: at most once a second (interval), on every commit "
         "(always), or never (safe against crashes of tailmerge, not of the machine) (default: interval)",
+    )
+    f.add_argument(
+        "--host-name",
+        metavar="NAME",
+        help="with -o redis://..., the host name each entry carries and the shipper's positions are kept under "
+        "(default: this machine's)",
+    )
+    f.add_argument(
+        "--maxlen",
+        type=number(int, 1),
+        metavar="N",
+        help="with -o redis://..., trim the stream to about N entries (XADD MAXLEN ~ N); a reader further behind "
+        "than that misses the oldest (default: no trimming)",
     )
     _add_option_fields(f)
     f.add_argument("-v", "--verbose", action="store_true", help="also report rotations and reopened files")

@@ -1,0 +1,212 @@
+"""Redis Streams: shipping lines exactly once (``-o redis://...``), against a real ``redis-server``."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import cast
+
+import pytest
+import redis
+
+from tailmerge import ENGINES
+from tailmerge.cli import cli
+
+from .conftest import PY, run_cli, writer
+from .redisd import RedisServer, needs_redis
+
+pytestmark = needs_redis
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    srv = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def stream(request: pytest.FixtureRequest) -> str:
+    return f"s-{request.node.name}"
+
+
+def entries(client: redis.Redis, stream: str) -> list[dict[bytes, bytes]]:
+    return [fields for _, fields in cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrange(stream))]
+
+
+def by_path(client: redis.Redis, stream: str) -> dict[str, list[bytes]]:
+    """Each file's lines as the stream holds them, in stream order."""
+    out: dict[str, list[bytes]] = {}
+    for fields in entries(client, stream):
+        out.setdefault(fields[b"path"].decode(), []).append(fields[b"line"])
+    return out
+
+
+def assert_exactly_once(client: redis.Redis, stream: str, files: list[Path]) -> None:
+    shipped = by_path(client, stream)
+    for f in files:
+        want = f.read_bytes().splitlines(keepends=True)
+        got = shipped.get(str(f), [])
+        if got != want:
+            seen = set(got)
+            missing = [line for line in want if line not in seen]
+            doubled = len(got) - len(set(got))
+            raise AssertionError(
+                f"{f.name}: {len(want)} lines written, {len(got)} in the stream; {len(missing)} missing "
+                f"(first {missing[:1]}), {doubled} doubled, in order: {got == sorted(got, key=want.index)}"
+            )
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_lines_are_shipped_exact_and_a_second_run_ships_only_what_is_new(
+    server: RedisServer, stream: str, tmp_path: Path, engine: str
+) -> None:
+    a, b = tmp_path / "a.log", tmp_path / "b.log"
+    a.write_bytes(b"plain\r\ncrlf\r\n\xff\xfe not utf-8\n\x00nul\n")
+    b.write_bytes(b"one\n")
+    url = server.url(stream)
+    res = run_cli("follow", "--engine", engine, "--no-follow", str(a), str(b), "-o", url, "--host-name", "web1")
+    assert res.returncode == 0, res.stderr.decode()
+    client = server.client()
+    assert_exactly_once(client, stream, [a, b])
+    first = next(e for e in entries(client, stream) if e[b"path"] == str(a).encode())
+    assert first[b"host"] == b"web1" and first[b"file"] == f"{a.stat().st_dev}:{a.stat().st_ino}".encode()
+    assert [int(e[b"offset"]) for e in entries(client, stream) if e[b"path"] == str(a).encode()] == [7, 13, 26, 31]
+    # again, with more lines and a file that is new: only those are shipped
+    with a.open("ab") as f:
+        f.write(b"later\n")
+    c = tmp_path / "c.log"
+    c.write_bytes(b"new file\n")
+    res = run_cli("follow", "--engine", engine, "--no-follow", str(a), str(b), str(c), "-o", url, "--host-name", "web1")
+    assert res.returncode == 0, res.stderr.decode()
+    assert_exactly_once(client, stream, [a, b, c])
+    # another host name has positions of its own: it ships everything again, under its name
+    res = run_cli("follow", "--engine", engine, "--no-follow", str(b), "-o", url, "--host-name", "web2")
+    assert res.returncode == 0, res.stderr.decode()
+    assert [e[b"host"] for e in entries(client, stream) if e[b"path"] == str(b).encode()] == [b"web1", b"web2"]
+
+
+def test_maxlen_trims_the_stream_to_about_n_entries(server: RedisServer, stream: str, tmp_path: Path) -> None:
+    a = tmp_path / "a.log"
+    a.write_bytes(b"".join(b"line %d\n" % i for i in range(5000)))
+    res = run_cli("follow", "--no-follow", str(a), "-o", server.url(stream), "--maxlen", "1000")
+    assert res.returncode == 0, res.stderr.decode()
+    n = server.client().xlen(stream)
+    assert 1000 <= n < 2000  # approximate trimming: whole macro nodes go
+    assert entries(server.client(), stream)[-1][b"line"] == b"line 4999\n"
+
+
+def test_bad_addresses_and_servers_are_named_with_the_exit_codes_of_files(
+    server: RedisServer, stream: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = tmp_path / "a.log"
+    a.write_bytes(b"x\n")
+    server.client().set(f"{stream}-str", "a string")
+    for args, code, said in [
+        ((f"redis://127.0.0.1:{server.port}",), 2, "no stream name"),
+        (("redis://127.0.0.1:99999/s",), 2, "port"),
+        ((f"redis://127.0.0.1:{server.port}/s?db=x",), 2, "db must be a number"),
+        ((server.url(stream), "--state", str(tmp_path / "st")), 2, "positions in Redis"),
+        (("redis://127.0.0.1:1/s",), 1, "cannot reach redis://127.0.0.1:1"),
+        ((server.url(f"{stream}-str"),), 1, "holds a string, not a stream"),
+    ]:
+        assert cli("follow", "--no-follow", str(a), "-o", *args) == code, args  # in this process: fast
+        err = capsys.readouterr().err
+        assert said in err and "Traceback" not in err, (args, err)
+        assert ("usage:" in err) == (code == 2), err
+
+
+def test_a_wrong_password_is_said_and_the_right_one_works_from_the_url_or_rediscli_auth(tmp_path: Path) -> None:
+    srv = RedisServer(tmp_path / "redis", "--requirepass", "sesame").start()
+    try:
+        a = tmp_path / "a.log"
+        a.write_bytes(b"x\n")
+        res = run_cli("follow", "--no-follow", str(a), "-o", srv.url("s", "wrong"))
+        assert res.returncode == 1 and "authentication failed" in res.stderr.decode(), res.stderr.decode()
+        assert "wrong" not in res.stderr.decode().replace("wrong password", "")  # the password is never shown
+        res = run_cli("follow", "--no-follow", str(a), "-o", srv.url("s"))
+        assert res.returncode == 1 and "authentication" in res.stderr.decode().lower(), res.stderr.decode()
+        res = run_cli("follow", "--no-follow", str(a), "-o", srv.url("s", "sesame"))
+        assert res.returncode == 0, res.stderr.decode()
+        env = {**os.environ, "REDISCLI_AUTH": "sesame"}
+        b = tmp_path / "b.log"
+        b.write_bytes(b"y\n")
+        done = subprocess.run(
+            [PY, "-m", "tailmerge", "follow", "--no-follow", str(b), "-o", srv.url("s")], capture_output=True, env=env
+        )
+        assert done.returncode == 0, done.stderr.decode()
+        assert srv.client("sesame").xlen("s") == 2
+    finally:
+        srv.stop()
+
+
+def _shipper(files: list[Path], url: str, engine: str, *extra: str, quiet: bool = False) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [PY, "-m", "tailmerge", "follow", "--engine", engine, *map(str, files), "-o", url, "--host-name", "h", *extra],
+        stderr=subprocess.DEVNULL if quiet else subprocess.PIPE,
+    )
+
+
+def test_shipper_killed_with_sigkill_twenty_times_loses_and_doubles_nothing(
+    server: RedisServer, stream: str, tmp_path: Path
+) -> None:
+    files = [tmp_path / f"w{i}.log" for i in range(4)]
+    for f in files:
+        f.touch()
+    writers = [writer([f], "--rate", "1000", "--seconds", "60") for f in files]
+    client = server.client()
+    rng = random.Random(12)
+    grew = 0
+    try:
+        for kill in range(21):
+            before = client.xlen(stream)
+            shipper = _shipper(files, server.url(stream), ENGINES[kill % len(ENGINES)], quiet=True)
+            # starting takes 0.5-2 s on a busy machine: killed once it ships, at a random moment after
+            deadline = time.monotonic() + 15
+            while client.xlen(stream) == before and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(rng.uniform(0.0, 0.6))
+            shipper.send_signal(signal.SIGKILL)
+            shipper.wait()
+            grew += client.xlen(stream) > before
+    finally:
+        for w in writers:
+            w.terminate()  # each line is one write: a writer ends between lines
+            w.wait()
+    assert grew == 21, f"only {grew} of 21 shippers shipped anything before they were killed"
+    last = _shipper(files, server.url(stream), "asyncio", "--idle-exit", "1")
+    _, err = last.communicate(timeout=60)
+    assert last.returncode == 0, err.decode()
+    assert_exactly_once(client, stream, files)
+    assert all(len(f.read_bytes().splitlines()) > 5000 for f in files)
+
+
+def test_a_server_stopped_and_started_mid_run_loses_and_doubles_nothing(tmp_path: Path) -> None:
+    srv = RedisServer(tmp_path / "redis", "--appendonly", "yes", "--appendfsync", "always").start()
+    try:
+        files = [tmp_path / f"w{i}.log" for i in range(2)]
+        for f in files:
+            f.touch()
+        writers = [writer([f], "--rate", "500", "--seconds", "5") for f in files]
+        shipper = _shipper(files, srv.url("s"), "asyncio", "--idle-exit", "1.5")
+        client = srv.client()
+        deadline = time.monotonic() + 10
+        while client.xlen("s") < 500 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        srv.stop()
+        time.sleep(1.5)  # the writers go on; the shipper keeps what it reads, then waits
+        srv.start()
+        for w in writers:
+            w.wait()
+        _, err = shipper.communicate(timeout=60)
+        assert shipper.returncode == 0, err.decode()
+        said = err.decode()
+        assert said.count("waiting for it") == 1 and "back after" in said, said
+        assert_exactly_once(srv.client(), "s", files)
+    finally:
+        srv.stop()
