@@ -33,6 +33,14 @@ def run_follow(ns: argparse.Namespace) -> int:
     except (ValueError, TypeError) as e:
         raise UsageError(str(e)) from None
     raise_fd_limit()
+    if streams := [p for p in ns.paths if p.startswith(("redis://", "rediss://"))]:
+        from ..streams.address import parse_address
+
+        try:
+            for url in streams:
+                parse_address(url)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
     if target is not None and target.startswith(("redis://", "rediss://")):
         from .ship import run_ship  # redis-py only to ship
 
@@ -67,6 +75,11 @@ def run_follow(ns: argparse.Namespace) -> int:
         print(f"tailmerge: {e}", file=sys.stderr)
         return 1
     except StateError as e:
+        print(f"tailmerge: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:
+        if type(e).__name__ not in ("StreamError", "EntryError"):  # a stream read (redis-py only then)
+            raise
         print(f"tailmerge: {e}", file=sys.stderr)
         return 1
     finally:

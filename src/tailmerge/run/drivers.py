@@ -66,12 +66,14 @@ class Drivers:
         # a file is watched by name; discovery and standard input say themselves how they are woken (the
         # stdin reader is a thread of its own: it wakes through ``wake``, which is safe from any thread)
         # an archive is never watched: it does not grow
-        watched = follower if isinstance(follower, Discovery | Stdin | Compressed) else None
+        # a stream source (``sources.stream``, imported only when one is read) wakes as standard input does
+        threaded = isinstance(follower, Stdin) or getattr(follower, "reads_in_thread", False)
+        watched: Any = follower if threaded or isinstance(follower, Discovery | Compressed) else None
         # a source's absolute path, taken when it was made: not asked again of the current folder
         path = follower.abspath if isinstance(follower, Source) else follower.path
         try:
             if watched is not None:
-                event_driven = watched.watch(self.watcher, _Wake(wake) if isinstance(watched, Stdin) else signal)
+                event_driven = watched.watch(self.watcher, _Wake(wake) if threaded else signal)
             else:
                 event_driven = self.watcher.watch_file(path, signal)
         except OSError:

@@ -47,6 +47,14 @@ class ThreadsEngine:
         if isinstance(follower, Discovery):
             return lambda paths: self.launch(self.run.new_sources(paths))
         origin, enter, run = self.run.origins[follower], self.run.merge.enter, self.run  # type: ignore[index]
+        if (route := run.router(follower)) is not None:
+
+            def routed(chunks: list[Chunk]) -> None:
+                for to, part in route(chunks):
+                    enter(to, part)
+                    run.wait_room(to)
+
+            return routed
 
         def hand_over(chunks: list[Chunk]) -> None:
             enter(origin, chunks)
@@ -130,6 +138,14 @@ class MixedEngine(_LoopEngine):
 
             return found
         origin, aenter, run = self.run.origins[follower], self.run.merge.aenter, self.run  # type: ignore[index]
+        if (route := run.router(follower)) is not None:
+
+            def routed(chunks: list[Chunk]) -> None:
+                for to, part in route(chunks):
+                    asyncio.run_coroutine_threadsafe(aenter(to, part), self.loop).result()
+                    run.wait_room(to)
+
+            return routed
 
         def hand_over(chunks: list[Chunk]) -> None:
             # unbounded on purpose, yet never stuck: the loop outlives every follower (join_async awaits
@@ -160,6 +176,15 @@ class AsyncioEngine(_LoopEngine):
 
             return found
         origin, merge = self.run.origins[follower], self.run.merge  # type: ignore[index]
+        if (route := self.run.router(follower)) is not None:
+
+            async def routed(chunks: list[Chunk]) -> None:
+                for to, part in route(chunks):
+                    await merge.aenter(to, part)
+                    if merge.full(to):
+                        await merge.await_room(to)
+
+            return routed
 
         async def hand_over(chunks: list[Chunk]) -> None:
             await merge.aenter(origin, chunks)

@@ -16,8 +16,9 @@ log = logging.getLogger("tailmerge")
 
 
 def is_pattern(arg: str) -> bool:
-    """A path argument is a pattern when it has glob magic and names no existing file as written."""
-    return glob.has_magic(arg) and not os.path.lexists(arg)
+    """A path argument is a pattern when it has glob magic and names no existing file as written (a
+    stream's address, ``redis://...?db=1``, is not one)."""
+    return glob.has_magic(arg) and not os.path.lexists(arg) and not arg.startswith(("redis://", "rediss://"))
 
 
 def match(pattern: str, folders: dict[str, None] | None = None) -> list[str]:

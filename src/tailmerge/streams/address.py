@@ -11,10 +11,14 @@ import os
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
 
-__all__ = ["SCHEMES", "StreamAddress", "is_stream_url", "parse_address"]
+__all__ = ["SCHEMES", "StreamAddress", "StreamError", "is_stream_url", "parse_address"]
 
 SCHEMES = ("redis", "rediss")
 DEFAULT_PORT = 6379
+
+
+class StreamError(Exception):
+    """A stream that cannot be used: unreachable, refused, of another type, not ours."""
 
 
 @dataclass(frozen=True, slots=True)

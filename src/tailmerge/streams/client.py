@@ -7,14 +7,14 @@ the shipper can tell (``Shipper.probe``), so every retry is ours.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import redis
 import redis.asyncio
 from redis.backoff import NoBackoff
 
-from .address import StreamAddress
-from .protocol import Committed, decode_positions, positions_key
+from .address import StreamAddress, StreamError
+from .protocol import Committed, decode_positions, parse_entry, positions_key
 
 __all__ = [
     "StreamError",
@@ -24,14 +24,11 @@ __all__ = [
     "open_positions",
     "retryable",
     "transaction",
+    "xread_lines",
 ]
 
 CONNECT_TIMEOUT = 3.0  # seconds to reach the server before saying it cannot be reached
 REPLY_TIMEOUT = 10.0  # seconds for a reply (a blocking XREAD adds its own block time)
-
-
-class StreamError(Exception):
-    """A stream that cannot be used: unreachable, refused, of another type, not ours."""
 
 
 def _kwargs(address: StreamAddress) -> dict[str, object]:
@@ -116,3 +113,22 @@ def open_positions(address: StreamAddress, host: str) -> Committed:
         raise StreamError(describe(e, address)) from None
     finally:
         client.close()
+
+
+def xread_lines(
+    client: redis.Redis, stream: str, after: bytes, count: int, block_ms: int | None
+) -> tuple[list[tuple[str, bytes, int]], bytes]:
+    """The lines of up to ``count`` entries after ``after`` (waiting up to ``block_ms`` for one), each with
+    its ``HOST:PATH`` and offset, and the id of the last; an EntryError (a StreamError) for an entry not ours."""
+    reply = cast(
+        list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]] | None,
+        client.xread({stream: after}, count=count, block=block_ms),
+    )
+    lines = []
+    last = after
+    for _, entries in reply or ():
+        for entry_id, fields in entries:
+            entry = parse_entry(entry_id, fields)
+            lines.append((f"{entry.host}:{entry.path}", entry.line, entry.offset))
+            last = entry_id
+    return lines, last

@@ -29,6 +29,7 @@ from typing import Any
 from ..core import Identity
 from ..sinks.contract import Handed, Interleaved
 from ..sources.ledger import FileRead
+from .address import StreamError
 
 __all__ = [
     "ENTRY_FIELDS",
@@ -45,7 +46,7 @@ ENTRY_FIELDS = (b"host", b"path", b"file", b"offset", b"line")
 Command = tuple[Any, ...]
 
 
-class EntryError(ValueError):
+class EntryError(StreamError):
     """A stream entry that is not one of ours (a field missing or malformed)."""
 
 

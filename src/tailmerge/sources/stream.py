@@ -1,0 +1,167 @@
+"""A Redis Stream as a source: ``tailmerge follow redis://HOST:PORT/STREAM app.log``.
+
+Like standard input, a stream cannot be watched with inotify: a reader thread blocks in ``XREAD`` (one
+second at a time, so it notices a stop) and wakes the follower, which hands the entries' lines to the merge
+as a file's lines. With ``--no-follow`` the stream is read up to the entry that was last when the run
+started. A server that is away is waited for with backoff, said once; an entry that is not ours stops the
+run with an error naming it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+from ..core import Chunk
+from ..streams.address import StreamAddress, StreamError
+from ..watch import Signal, Watcher
+
+if TYPE_CHECKING:
+    import redis
+
+__all__ = ["EntryChunk", "StreamSource"]
+
+log = logging.getLogger("tailmerge")
+READ_COUNT = 1000  # entries per XREAD
+BLOCK_MS = 1000  # an XREAD waits this long for new entries, then the reader looks at the stop
+BACKOFF = (0.1, 2.0)
+
+
+@dataclass(slots=True)
+class EntryChunk(Chunk):
+    """Lines of one host and path from a stream; ``source`` (``HOST:PATH``) names them in the merge."""
+
+    source: str = ""
+
+
+class StreamSource:
+    """A stream followed (or read to its last entry with ``follow=False``), labelled by its address."""
+
+    rotating = False
+    stream = True
+    reads_in_thread = True  # woken by its reader thread, as standard input is
+    routes = True  # each host and path is a source of the merge (``Run.router``)
+
+    def __init__(self, address: StreamAddress, follow: bool) -> None:
+        self.address = address
+        self.path = address.shown
+        self._follow = follow
+        self._lock = threading.Lock()
+        self._lines: list[tuple[str, bytes, int]] = []
+        self._eof = False
+        self._error: Exception | None = None
+        self.ended = False
+        self._leave = threading.Event()
+        self._signal: Signal | None = None
+        self._thread: threading.Thread | None = None
+        self.entries = 0
+        self.last_id = b"0-0"
+
+    def watch(self, watcher: Watcher, signal: Signal) -> bool:
+        """Start the reader thread; it sets ``signal`` when entries (or the end, or an error) arrive."""
+        self._signal = signal
+        if self._thread is None:
+            # a daemon: a stop must not wait for a server that does not answer
+            self._thread = threading.Thread(target=self._read, name=f"tailmerge {self.path}", daemon=True)
+            self._thread.start()
+        return True
+
+    def unwatch(self, watcher: Watcher, signal: Signal) -> None:
+        self._signal = None
+        self._leave.set()
+
+    def _read(self) -> None:
+        from ..streams.client import blocking_client, describe, retryable, xread_lines
+
+        client: redis.Redis | None = None
+        away: float | None = None
+        tries = 0
+        last: bytes | None = None  # with follow=False: the last entry when the run started
+        while not self._leave.is_set():
+            try:
+                client = client or blocking_client(self.address)
+                if not self._follow and last is None:
+                    last = _last_id(client, self.address)
+                    if last is None or _id(last) <= _id(self.last_id):
+                        return self._end()
+                lines, cursor = xread_lines(
+                    client, self.address.stream, self.last_id, READ_COUNT, BLOCK_MS if self._follow else None
+                )
+            except Exception as e:
+                if client is not None:
+                    client.close()
+                    client = None
+                if not retryable(e) or not self._follow:  # --no-follow: as a missing file, said and done
+                    return self._end(e if isinstance(e, StreamError) else StreamError(describe(e, self.address)))
+                if away is None:
+                    away = time.monotonic()
+                    log.warning("%s; waiting for it (retrying)", describe(e, self.address))
+                self._leave.wait(min(BACKOFF[1], BACKOFF[0] * 2**tries))
+                tries += 1
+                continue
+            if away is not None:
+                log.warning("%s: back after %.1f s", self.address.server, time.monotonic() - away)
+                away, tries = None, 0
+            if lines:
+                with self._lock:
+                    self._lines += lines
+                    self.entries += len(lines)
+                self.last_id = cursor
+                self._wake()
+            if last is not None and _id(self.last_id) >= _id(last):
+                return self._end()
+
+    def _end(self, error: Exception | None = None) -> None:
+        with self._lock:
+            self._eof = True
+            self._error = error
+        self._wake()
+
+    def _wake(self) -> None:
+        signal = self._signal
+        if signal is not None:
+            signal.set()
+
+    def step(self) -> list[Chunk]:
+        with self._lock:
+            lines, self._lines = self._lines, []
+            eof, error = self._eof, self._error
+        if error is not None and not lines:
+            self.ended = True
+            raise error
+        if eof and not lines:
+            self.ended = True
+        chunks: list[Chunk] = []
+        for source, line, offset in lines:  # contiguous lines of one host and file: one chunk, its offsets
+            added = not line.endswith(b"\n")
+            line = line + b"\n" if added else line
+            last = chunks[-1] if chunks else None
+            if isinstance(last, EntryChunk) and last.source == source and not added and offset == last.end + len(line):
+                last.data += line
+                last.end = offset
+            else:
+                chunks.append(EntryChunk(line, offset, added_newline=added, source=source))
+        return chunks
+
+    def finish(self, complete: bool) -> list[Chunk]:
+        self._leave.set()
+        return []
+
+    def next_deadline(self) -> float | None:
+        return None
+
+
+def _id(entry_id: bytes) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition(b"-")
+    return int(ms), int(seq or 0)
+
+
+def _last_id(client: redis.Redis, address: StreamAddress) -> bytes | None:
+    from ..streams.client import check_stream
+
+    check_stream(client, address)
+    newest = cast(list[tuple[bytes, Any]], client.xrevrange(address.stream, count=1))
+    return newest[0][0] if newest else None
