@@ -257,3 +257,38 @@ def test_a_reader_follows_a_stream_merged_with_a_file_labelled_by_host_and_path(
     # labels as for files: the shortest that tells the sources apart (the host shows when paths clash)
     assert [row for row in rows if row[0] == "shipped.log"] == [["shipped.log", "first"], ["shipped.log", "second"]]
     assert ["local.log", "here"] in rows
+
+
+def test_two_hosts_ship_into_one_stream_and_a_reader_in_a_group_merges_them_once(
+    server: RedisServer, stream: str, tmp_path: Path
+) -> None:
+    hosts = {name: [tmp_path / name / f"app{i}.log" for i in range(2)] for name in ("web1", "web2")}
+    for files in hosts.values():
+        files[0].parent.mkdir()
+        for f in files:
+            f.touch()
+    url = server.url(stream)
+    out = tmp_path / "merged.log"
+    group = ("--group", "mergers", "--consumer", "r1")
+    reader = tailmerge("follow", "--engine", "mixed", url, *group, "--idle-exit", "2", "-o", str(out))
+    writers = [writer([f], "--rate", "300", "--seconds", "3") for files in hosts.values() for f in files]
+    shippers = [
+        _shipper(files, url, engine, "--host-name", name, "--idle-exit", "1")
+        for (name, files), engine in zip(hosts.items(), ("threads", "asyncio"), strict=True)
+    ]
+    for w in writers:
+        w.wait()
+    for s in shippers:
+        _, err = s.communicate(timeout=30)
+        assert s.returncode == 0, err.decode()
+    _, err = reader.communicate(timeout=30)
+    assert reader.returncode == 0, err.decode()
+    everything = [f for files in hosts.values() for f in files]
+    verify_ok(everything, out)
+    client = server.client()
+    assert {e[b"host"] for e in entries(client, stream)} == {b"web1", b"web2"}
+    pending = cast(dict[str, int], client.xpending(stream, "mergers"))
+    assert pending["pending"] == 0  # every entry acknowledged once written
+    # the group has read everything: another reader in it gets nothing more
+    again = run_cli("follow", "--no-follow", url, "--group", "mergers", "--consumer", "r2")
+    assert again.returncode == 0 and again.stdout == b"", again.stderr.decode()

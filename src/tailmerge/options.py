@@ -71,6 +71,8 @@ class Options:
     max_record_bytes: a longer record is emitted as it is, marked cut.
     order: ``arrival`` (as lines are written) or ``time`` (by the timestamp at the start of each line or
       record, detected per source: ISO 8601, syslog, Apache/nginx, epoch, JSON ``time`` fields).
+    group, consumer: read Redis Streams in this consumer group, as this consumer (default: the host name);
+      entries are acknowledged once their lines are written.
     lateness: with ``order="time"`` while following, hold a line at most this many seconds for earlier
       lines of other sources; a line that comes later than that is emitted at once and counted.
     since, until: keep only lines whose time is within this window: an absolute time (``2026-11-25``,
@@ -176,6 +178,21 @@ class Options:
     tz: str | None = field(
         default=None,
         metadata=_cli("--tz", "zone of times without one: local, UTC, +05:30 or a zone name", metavar="ZONE"),
+    )
+    group: str | None = field(
+        default=None,
+        metadata=_cli(
+            "--group",
+            "read redis:// streams in this consumer group (made if missing); entries are acknowledged (XACK) "
+            "once their lines are written",
+            metavar="NAME",
+        ),
+    )
+    consumer: str | None = field(
+        default=None,
+        metadata=_cli(
+            "--consumer", "with --group, this reader's name in the group (default: the host name)", metavar="NAME"
+        ),
     )
 
     def __post_init__(self) -> None:
@@ -286,3 +303,5 @@ class OptionArgs(TypedDict, total=False):
     time_format: str | None
     time_regex: str | None
     tz: str | None
+    group: str | None
+    consumer: str | None

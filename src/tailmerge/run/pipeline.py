@@ -210,7 +210,8 @@ class Run(Drivers):
         from ..sources.stream import StreamSource
         from ..streams.address import parse_address
 
-        return StreamSource(parse_address(url), self.options.follow)
+        o = self.options
+        return StreamSource(parse_address(url), o.follow, o.group, o.consumer)
 
     def _archive(self, path: str, at_start: bool) -> Compressed:
         """A compressed generation: read whole, once. Given at start, it begins where ``--from``/``--lines``

@@ -10,6 +10,7 @@ run with an error naming it.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ __all__ = ["EntryChunk", "StreamSource"]
 log = logging.getLogger("tailmerge")
 READ_COUNT = 1000  # entries per XREAD
 BLOCK_MS = 1000  # an XREAD waits this long for new entries, then the reader looks at the stop
+GROUP_BLOCK_MS = 200  # in a group, shorter: acknowledgements go out between two reads
 BACKOFF = (0.1, 2.0)
 
 
@@ -45,12 +47,19 @@ class StreamSource:
     reads_in_thread = True  # woken by its reader thread, as standard input is
     routes = True  # each host and path is a source of the merge (``Run.router``)
 
-    def __init__(self, address: StreamAddress, follow: bool) -> None:
+    def __init__(
+        self, address: StreamAddress, follow: bool, group: str | None = None, consumer: str | None = None
+    ) -> None:
+        """``group``/``consumer``: read in a consumer group; entries are acknowledged once the lines of the
+        step that read them have been handed over (the sinks wrote them) and the next step is asked for."""
         self.address = address
         self.path = address.shown
         self._follow = follow
+        self._group = (group, consumer or socket.gethostname()) if group is not None else None
+        self._stepped: list[bytes] = []  # ids of the last step's lines: handed over when the next is asked
+        self._acks: list[bytes] = []  # ids whose lines were handed over, for the reader to acknowledge
         self._lock = threading.Lock()
-        self._lines: list[tuple[str, bytes, int]] = []
+        self._lines: list[tuple[str, bytes, int, bytes]] = []
         self._eof = False
         self._error: Exception | None = None
         self.ended = False
@@ -74,22 +83,27 @@ class StreamSource:
         self._leave.set()
 
     def _read(self) -> None:
-        from ..streams.client import blocking_client, describe, retryable, xread_lines
+        from ..streams.client import blocking_client, describe, ensure_group, retryable, xread_lines
 
         client: redis.Redis | None = None
         away: float | None = None
         tries = 0
         last: bytes | None = None  # with follow=False: the last entry when the run started
+        group = self._group
+        cursor = b"0" if group is not None else self.last_id  # in a group: this consumer's unacknowledged first
         while not self._leave.is_set():
             try:
-                client = client or blocking_client(self.address)
+                if client is None:
+                    client = blocking_client(self.address)
+                    if group is not None:
+                        ensure_group(client, self.address, group[0])
                 if not self._follow and last is None:
                     last = _last_id(client, self.address)
-                    if last is None or _id(last) <= _id(self.last_id):
+                    if last is None or (group is None and _id(last) <= _id(self.last_id)):
                         return self._end()
-                lines, cursor = xread_lines(
-                    client, self.address.stream, self.last_id, READ_COUNT, BLOCK_MS if self._follow else None
-                )
+                self._acknowledge(client)
+                block = (BLOCK_MS if group is None else GROUP_BLOCK_MS) if self._follow and cursor != b"0" else None
+                lines, after = xread_lines(client, self.address.stream, cursor, READ_COUNT, block, group)
             except Exception as e:
                 if client is not None:
                     client.close()
@@ -109,10 +123,24 @@ class StreamSource:
                 with self._lock:
                     self._lines += lines
                     self.entries += len(lines)
-                self.last_id = cursor
+                self.last_id = after
                 self._wake()
+            if group is not None and cursor == b"0":
+                cursor = after if lines else b">"  # this consumer's pending entries first, then new ones
+            elif group is None:
+                cursor = after
+            elif not lines and not self._follow:
+                return self._end()  # nothing new for the group: read to the end
             if last is not None and _id(self.last_id) >= _id(last):
                 return self._end()
+
+    def _acknowledge(self, client: redis.Redis) -> None:
+        if self._group is None:
+            return
+        with self._lock:
+            acks, self._acks = self._acks, []
+        if acks:
+            client.xack(self.address.stream, self._group[0], *acks)
 
     def _end(self, error: Exception | None = None) -> None:
         with self._lock:
@@ -129,13 +157,16 @@ class StreamSource:
         with self._lock:
             lines, self._lines = self._lines, []
             eof, error = self._eof, self._error
+            if self._group is not None:  # asked again: the last step's lines were handed over (written)
+                self._acks += self._stepped
+                self._stepped = [entry_id for _, _, _, entry_id in lines]
         if error is not None and not lines:
             self.ended = True
             raise error
         if eof and not lines:
             self.ended = True
         chunks: list[Chunk] = []
-        for source, line, offset in lines:  # contiguous lines of one host and file: one chunk, its offsets
+        for source, line, offset, _ in lines:  # contiguous lines of one host and file: one chunk, its offsets
             added = not line.endswith(b"\n")
             line = line + b"\n" if added else line
             last = chunks[-1] if chunks else None
@@ -147,7 +178,23 @@ class StreamSource:
         return chunks
 
     def finish(self, complete: bool) -> list[Chunk]:
+        """Leave; in a group, acknowledge what was handed over, and on a complete end the last step's lines
+        too (a stop may not have written them: they stay pending for this consumer's next run)."""
         self._leave.set()
+        if self._group is not None:
+            with self._lock:
+                acks, self._acks = self._acks + (self._stepped if complete else []), []
+                self._stepped = []
+            if acks:
+                from ..streams.client import blocking_client
+
+                client = blocking_client(self.address)
+                try:
+                    client.xack(self.address.stream, self._group[0], *acks)
+                except Exception as e:
+                    log.warning("%s: %d entries not acknowledged (%s); they are read again", self.path, len(acks), e)
+                finally:
+                    client.close()
         return []
 
     def next_deadline(self) -> float | None:

@@ -21,6 +21,7 @@ __all__ = [
     "async_client",
     "blocking_client",
     "describe",
+    "ensure_group",
     "open_positions",
     "retryable",
     "transaction",
@@ -116,19 +117,39 @@ def open_positions(address: StreamAddress, host: str) -> Committed:
 
 
 def xread_lines(
-    client: redis.Redis, stream: str, after: bytes, count: int, block_ms: int | None
-) -> tuple[list[tuple[str, bytes, int]], bytes]:
+    client: redis.Redis,
+    stream: str,
+    after: bytes,
+    count: int,
+    block_ms: int | None,
+    group: tuple[str, str] | None = None,
+) -> tuple[list[tuple[str, bytes, int, bytes]], bytes]:
     """The lines of up to ``count`` entries after ``after`` (waiting up to ``block_ms`` for one), each with
-    its ``HOST:PATH`` and offset, and the id of the last; an EntryError (a StreamError) for an entry not ours."""
-    reply = cast(
-        list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]] | None,
-        client.xread({stream: after}, count=count, block=block_ms),
-    )
+    its ``HOST:PATH``, offset and id, and the id of the last; in ``group`` (name, consumer) with XREADGROUP.
+    An EntryError (a StreamError) for an entry that is not ours."""
+    raw: Any
+    if group is None:
+        raw = client.xread({stream: after}, count=count, block=block_ms)
+    else:
+        raw = client.xreadgroup(group[0], group[1], {stream: after}, count=count, block=block_ms)
+    reply = cast(list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes] | None]]]] | None, raw)
     lines = []
     last = after
     for _, entries in reply or ():
         for entry_id, fields in entries:
-            entry = parse_entry(entry_id, fields)
-            lines.append((f"{entry.host}:{entry.path}", entry.line, entry.offset))
             last = entry_id
+            if fields is None:
+                continue  # pending for us, but trimmed from the stream since (--maxlen): gone
+            entry = parse_entry(entry_id, fields)
+            lines.append((f"{entry.host}:{entry.path}", entry.line, entry.offset, entry_id))
     return lines, last
+
+
+def ensure_group(client: redis.Redis, address: StreamAddress, group: str) -> None:
+    """Make the consumer group (reading from the stream's first entry) unless it exists."""
+    check_stream(client, address)
+    try:
+        client.xgroup_create(address.stream, group, id="0", mkstream=True)
+    except redis.exceptions.ResponseError as e:
+        if "BUSYGROUP" not in str(e):
+            raise
