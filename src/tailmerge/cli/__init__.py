@@ -45,6 +45,10 @@ def cli(*args: str) -> int:
             from .state import show_state
 
             return show_state(ns.state_path)
+        if ns.command == "demo" and ns.redis is not None:
+            from .demo_redis import run_redis_demo
+
+            return run_redis_demo(ns.redis, engine=ns.engine, seconds=ns.seconds, files=ns.files)
         if ns.command == "demo":
             from .demo import run_demo
 

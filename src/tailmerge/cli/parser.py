@@ -200,6 +200,13 @@ def build_parser(version: str) -> argparse.ArgumentParser:
     )
     d.add_argument("--files", type=number(int, 1), default=4, help="logs to write and merge (default: %(default)s)")
     d.add_argument("--writers", type=number(int, 1), default=3, help="writer processes (default: %(default)s)")
+    d.add_argument(
+        "--redis",
+        nargs="?",
+        const="redis://127.0.0.1:6379/tailmerge-demo",
+        metavar="URL",
+        help="two shippers and a reader through a running Redis server (default URL: %(const)s)",
+    )
     for sp in (f, v, s, show, d):
         sp.set_defaults(subparser=sp)  # so a usage error found after parsing prints this command's usage
     return p
