@@ -292,3 +292,16 @@ def test_two_hosts_ship_into_one_stream_and_a_reader_in_a_group_merges_them_once
     # the group has read everything: another reader in it gets nothing more
     again = run_cli("follow", "--no-follow", url, "--group", "mergers", "--consumer", "r2")
     assert again.returncode == 0 and again.stdout == b"", again.stderr.decode()
+
+
+def test_standard_input_is_shipped_too(server: RedisServer, stream: str) -> None:
+    done = subprocess.run(
+        [PY, "-m", "tailmerge", "follow", "-", "-o", server.url(stream), "--host-name", "pipe"],
+        input=b"one\ntwo\nno newline",
+        capture_output=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    shipped = entries(server.client(), stream)
+    assert [e[b"line"] for e in shipped] == [b"one\n", b"two\n", b"no newline\n"]
+    assert {(e[b"path"], e[b"file"]) for e in shipped} == {(b"-", b"")}

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 import time
 from collections.abc import Sequence
@@ -82,7 +81,7 @@ class RedisSink:
             self._task = loop.create_task(self._ship_async())
 
     def add_sources(self, origins: Sequence[Origin]) -> None:
-        self._paths.extend(os.path.abspath(o.path) for o in origins)
+        self._paths.extend(o.path for o in origins)
 
     def put(self, batches: Sequence[Handed]) -> None:
         size = batch_size(batches)

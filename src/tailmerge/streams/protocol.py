@@ -7,7 +7,7 @@ An entry holds one line (or one multiline record) and where it came from::
 
     host    the shipper's --host-name
     path    the file's absolute path
-    file    its identity, DEV:INO
+    file    its identity, DEV:INO (empty for standard input)
     offset  the offset just past the line in that file
     line    the line's bytes, exactly (newline included)
 
@@ -21,6 +21,7 @@ nor the other way round.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -122,29 +123,33 @@ class Shipper:
         self.key = positions_key(stream, host)
         self.txn = txn
         self._trim: tuple[Any, ...] = ("MAXLEN", "~", maxlen) if maxlen is not None else ()
-        self._paths: dict[str, bytes] = {}
+        self._paths: dict[tuple[str, bool], bytes] = {}
         self._files: dict[Identity, bytes] = {}
         self._forget = [f"{f.dev}:{f.ino}" for f in forget]
 
     def entries(self, batches: Sequence[Handed], paths: Sequence[str]) -> list[Command]:
-        """An ``XADD`` per line (or record) of ``batches``; ``paths``: each origin's absolute path."""
+        """An ``XADD`` per line (or record) of ``batches``; ``paths``: each origin's path as given."""
         commands: list[Command] = []
         head = ("XADD", self.stream, *self._trim, "*", b"host", self.host, b"path")
         for batch in batches:
             for one in batch.batches() if isinstance(batch, Interleaved) else (batch,):
-                path = self._path(paths[one.origin.index])
+                given = paths[one.origin.index]
                 for chunk in one.chunks:
+                    # standard input, or a stream read: no file identity (no position to resume from), and
+                    # its name as given; a file: its absolute path
                     if chunk.file is None:
-                        continue  # only files carry positions; a stream source's lines are not shipped on
-                    file = self._file(chunk.file)
+                        path, file = self._path(given, absolute=False), b""
+                    else:
+                        path, file = self._path(given, absolute=True), self._file(chunk.file)
                     commands += [
                         (*head, path, b"file", file, b"offset", end, b"line", line) for line, end in chunk.line_ends()
                     ]
         return commands
 
-    def _path(self, path: str) -> bytes:
-        if (b := self._paths.get(path)) is None:
-            b = self._paths[path] = path.encode("utf-8", "surrogateescape")
+    def _path(self, path: str, *, absolute: bool) -> bytes:
+        if (b := self._paths.get((path, absolute))) is None:
+            full = os.path.abspath(path) if absolute else path
+            b = self._paths[(path, absolute)] = full.encode("utf-8", "surrogateescape")
         return b
 
     def _file(self, file: Identity) -> bytes:
