@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 from .._lazy import exports
 
 if TYPE_CHECKING:
-    from .bell import Bell
+    from .bell import Bell, signals_wake
     from .handoff import Handoff, Policy
     from .portal import Portal, refuse_in_loop
     from .relay import WakeRelay
@@ -22,13 +22,14 @@ __all__ = [
     "WakeRelay",
     "call_soon",
     "refuse_in_loop",
+    "signals_wake",
 ]
 
 if not TYPE_CHECKING:  # each module is imported when one of its names is first used
     __getattr__, __dir__ = exports(
         __name__,
         {
-            "Bell": ".bell",
+            **dict.fromkeys(("Bell", "signals_wake"), ".bell"),
             **dict.fromkeys(("Handoff", "Policy"), ".handoff"),
             **dict.fromkeys(("Portal", "refuse_in_loop"), ".portal"),
             "WakeRelay": ".relay",

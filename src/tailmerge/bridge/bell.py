@@ -14,9 +14,17 @@ import select
 import signal
 import socket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-__all__ = ["Bell"]
+if TYPE_CHECKING:
+    import asyncio
+
+    from .stop import StopToken
+
+__all__ = ["Bell", "signals_wake"]
 
 
 class Bell:
@@ -72,3 +80,22 @@ class Bell:
                 pass
         except OSError:  # empty
             pass
+
+
+@contextmanager
+def signals_wake(loop: asyncio.AbstractEventLoop, token: StopToken) -> Iterator[None]:
+    """Signals wake the loop, whichever of the run's threads takes them (a ``Bell`` the loop watches),
+    and the loop makes the stop a signal handler asked for."""
+
+    def rung() -> None:
+        bell.clear()
+        token.take_request()
+
+    with Bell() as bell:
+        token.bell = bell.ring
+        loop.add_reader(bell.fileno(), rung)
+        try:
+            yield
+        finally:
+            loop.remove_reader(bell.fileno())
+            token.bell = None

@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
-import signal
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from ..opening import colour_auto, prepare_merge
 from ..options import Options
-from ..run import Run, make_run, run_async, run_blocking, troubled
+from ..run import make_run, troubled
 from ..sinks import FileSink, OutputClosed, OutputError
 from ..sources import raise_fd_limit
 from ..state import StateError
 from .parser import UsageError, options_from
+from .running import execute, signals_stop
 
-__all__ = ["EXIT_PIPE", "UsageError", "execute", "run_follow", "signals_stop"]
+__all__ = ["EXIT_PIPE", "UsageError", "run_follow"]
 
 log = logging.getLogger("tailmerge")
 EXIT_PIPE = 141
@@ -99,30 +96,6 @@ def run_follow(ns: argparse.Namespace) -> int:
         log.info("not read: %s", ", ".join(missing))
         return 1
     return 0
-
-
-def execute(run: Run) -> None:
-    """The whole run on its engine: the threads engine without an event loop, the others in one."""
-    if run.options.engine == "threads":
-        run_blocking(run)
-    else:
-        asyncio.run(run_async(run))
-
-
-@contextmanager
-def signals_stop(run: Run, reopen: Callable[[], None] | None = None) -> Iterator[None]:
-    """SIGINT and SIGTERM stop the run (exit within a second); SIGHUP calls ``reopen`` (the output's: it only
-    asks, and the writer thread reopens between two writes, and says so), if there is one."""
-    stop = lambda *_: run.token.request("signal")  # noqa: E731 - the run's main loop makes the stop
-    handlers: list[tuple[signal.Signals, Any]] = [(signal.SIGINT, stop), (signal.SIGTERM, stop)]
-    if reopen is not None:
-        handlers.append((signal.SIGHUP, lambda *_: reopen()))
-    previous = {sig: signal.signal(sig, handler) for sig, handler in handlers}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _progress(paths: list[str]) -> Any:

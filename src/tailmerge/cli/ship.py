@@ -17,8 +17,8 @@ from ..state.checkpoint import Positions, forgettable
 from ..streams.address import parse_address
 from ..streams.client import StreamError, open_positions
 from ..streams.protocol import Shipper
-from .follow import execute, signals_stop
 from .parser import UsageError
+from .running import execute, signals_stop
 
 __all__ = ["run_ship"]
 

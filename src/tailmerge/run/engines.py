@@ -47,7 +47,7 @@ class ThreadsEngine:
         if isinstance(follower, Discovery):
             return lambda paths: self.launch(self.run.new_sources(paths))
         origin, enter, run = self.run.origins[follower], self.run.merge.enter, self.run  # type: ignore[index]
-        if (route := run.router(follower)) is not None:
+        if (route := run.routes.router(follower)) is not None:
 
             def routed(chunks: list[Chunk]) -> None:
                 for to, part in route(chunks):
@@ -138,7 +138,7 @@ class MixedEngine(_LoopEngine):
 
             return found
         origin, aenter, run = self.run.origins[follower], self.run.merge.aenter, self.run  # type: ignore[index]
-        if (route := run.router(follower)) is not None:
+        if (route := run.routes.router(follower)) is not None:
 
             def routed(chunks: list[Chunk]) -> None:
                 for to, part in route(chunks):
@@ -176,7 +176,7 @@ class AsyncioEngine(_LoopEngine):
 
             return found
         origin, merge = self.run.origins[follower], self.run.merge  # type: ignore[index]
-        if (route := self.run.router(follower)) is not None:
+        if (route := self.run.routes.router(follower)) is not None:
 
             async def routed(chunks: list[Chunk]) -> None:
                 for to, part in route(chunks):

@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar
 
-from ..bridge import Bell, StopToken, WakeRelay, call_soon
-from ..core import Chunk, Follower, Framing, Identity, TimeOrder, Window, record_starts
+from ..bridge import Bell, StopToken, WakeRelay, call_soon, signals_wake
+from ..core import Follower, Framing, Identity, TimeOrder, Window, record_starts
 from ..merge import ROOM, Merge, Timing
 from ..opening import PathArg, as_paths
 from ..options import Options
@@ -28,15 +28,17 @@ from ..sources.ledger import FileRead
 from ..sources.start import Start
 from ..watch import Watcher, make_watcher
 from .drivers import ACTIVE_FOLLOWERS, Drivers
-
-if TYPE_CHECKING:
-    from ..sources.stream import StreamSource
+from .routes import Routes
 
 __all__ = ["Engine", "Run", "make_run", "troubled"]
 
 log = logging.getLogger("tailmerge")
 
 T = TypeVar("T")
+if TYPE_CHECKING:  # a stream source's module only when a stream is read
+    from ..sources import StreamSource
+
+    Input: TypeAlias = Source | Stdin | Compressed | StreamSource
 STOP_GRACE = 0.8  # seconds sinks may take to deliver what is queued after a signal, before giving up
 
 
@@ -80,11 +82,11 @@ class Run(Drivers):
         self.framing = Framing(options.max_line_bytes, starts, options.max_record_bytes, options.multiline_timeout)
         if merge.order is not None:  # no more read per step than the order holds before waiting for room
             self.framing = replace(self.framing, step_budget=ROOM)
-        self.origins: dict[Source | Stdin | Compressed | StreamSource, Origin] = {}
+        self.origins: dict[Input, Origin] = {}
         self.unwritten = 0
         """Bytes the sinks could not deliver after a stop (set when the run has finished)."""
         self._left_out: Identity | None = None
-        self._routed: dict[Any, list[Origin]] = {}  # a stream source: the origins of its hosts and paths
+        self.routes = Routes(merge)  # a stream source's hosts and paths, each an origin of the merge
         self._paths: set[str] = set()
         self._lock = threading.Lock()
         self._alive = 0
@@ -113,9 +115,7 @@ class Run(Drivers):
         """Never follow ``file`` (the output: an input glob that matches it would feed the merge on itself)."""
         self._left_out = file
 
-    def new_sources(
-        self, paths: Sequence[str], *, at_start: bool = False
-    ) -> list[Source | Stdin | Compressed | StreamSource]:
+    def new_sources(self, paths: Sequence[str], *, at_start: bool = False) -> list[Input]:
         """Sources for ``paths``, leaving out any already followed by name or by identity (a hard link, a
         symlink, or a rotated file that a glob matches again under its new name). Each is counted alive
         from here: the caller launches it, and the run is done when the last follower has ended. A
@@ -127,15 +127,10 @@ class Run(Drivers):
                 paths = sorted(paths, key=lambda p: not self.ledger.saved(os.path.abspath(p)))
         with self._lock:
             held = {i for s in self.origins if isinstance(s, Source | Compressed) for i in s.identities()}
-            new: list[Source | Stdin | Compressed | StreamSource] = []
+            new: list[Input] = []
             absolute = _Absolute()
             for path in paths:
-                if path == "-":
-                    if "-" not in self._paths:
-                        self._paths.add("-")
-                        new.append(Stdin(self.options.stdin_label, framing=self.framing))
-                    continue
-                if path.startswith(("redis://", "rediss://")):
+                if path == "-" or path.startswith(("redis://", "rediss://")):
                     if path not in self._paths:
                         self._paths.add(path)
                         new.append(self._stream(path))
@@ -181,37 +176,13 @@ class Run(Drivers):
             framing=self.framing,
         )
 
-    def router(self, follower: Follower[Any]) -> Callable[[list[Chunk]], list[tuple[Origin, list[Chunk]]]] | None:
-        """How a stream source's lines reach the merge: each host and path as a source of its own (labels,
-        time order, stats), made when its first line comes. None for every other follower: all its lines
-        are its own origin's."""
-        if not getattr(follower, "routes", False):
-            return None
-        origins: dict[str, Origin] = {}
-        made = self._routed.setdefault(follower, [])
+    def _stream(self, path: str) -> Stdin | StreamSource:
+        """Standard input (``-``), or a Redis Stream."""
+        if path == "-":
+            return Stdin(self.options.stdin_label, framing=self.framing)
+        from ..sources.stream import stream_source
 
-        def route(chunks: list[Chunk]) -> list[tuple[Origin, list[Chunk]]]:
-            out: list[tuple[Origin, list[Chunk]]] = []
-            for chunk in chunks:
-                label = getattr(chunk, "source", "")
-                if (origin := origins.get(label)) is None:
-                    origin = origins[label] = self.merge.add_sources([label])[0]
-                    made.append(origin)
-                if out and out[-1][0] is origin:
-                    out[-1][1].append(chunk)
-                else:
-                    out.append((origin, [chunk]))
-            return out
-
-        return route
-
-    def _stream(self, url: str) -> StreamSource:
-        """A Redis Stream (redis-py only when one is read)."""
-        from ..sources.stream import StreamSource
-        from ..streams.address import parse_address
-
-        o = self.options
-        return StreamSource(parse_address(url), o.follow, o.group, o.consumer)
+        return stream_source(path, self.options)
 
     def _archive(self, path: str, at_start: bool) -> Compressed:
         """A compressed generation: read whole, once. Given at start, it begins where ``--from``/``--lines``
@@ -262,7 +233,7 @@ class Run(Drivers):
         due = asyncio.Event()
         self.token.on_stop(lambda: call_soon(loop, due.set))
         self.merge.on_due = lambda: call_soon(loop, due.set)
-        with _signals_wake(loop, self.token):
+        with signals_wake(loop, self.token):
             try:
                 self._start(engine)
                 self.token.take_request()  # a signal before the bell was there
@@ -363,30 +334,11 @@ class Run(Drivers):
             origin = self.origins.get(follower)  # type: ignore[call-overload]
             if origin is not None:
                 self.merge.ended(origin)
-            for routed in self._routed.get(follower, ()):
+            for routed in self.routes.origins(follower):
                 self.merge.ended(routed)
             with self._lock:
                 self._alive -= 1
             self._check_done()
-
-
-@contextmanager
-def _signals_wake(loop: asyncio.AbstractEventLoop, token: StopToken) -> Iterator[None]:
-    """Signals wake the loop, whichever of the run's threads takes them (a ``Bell`` the loop watches),
-    and the loop makes the stop a signal handler asked for."""
-
-    def rung() -> None:
-        bell.clear()
-        token.take_request()
-
-    with Bell() as bell:
-        token.bell = bell.ring
-        loop.add_reader(bell.fileno(), rung)
-        try:
-            yield
-        finally:
-            loop.remove_reader(bell.fileno())
-            token.bell = None
 
 
 class _Absolute:

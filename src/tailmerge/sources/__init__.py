@@ -1,5 +1,5 @@
 """Sources: followed files (with rotation, truncation and copytruncate), compressed generations, glob
-discovery, process limits."""
+discovery, standard input, Redis Streams, process limits."""
 
 from typing import TYPE_CHECKING
 
@@ -13,8 +13,19 @@ if TYPE_CHECKING:
     from .ledger import Ledger
     from .limits import raise_fd_limit
     from .stdin import Stdin
+    from .stream import StreamSource
 
-__all__ = ["Compressed", "Discovery", "Ledger", "Source", "Stdin", "is_archive", "is_pattern", "raise_fd_limit"]
+__all__ = [
+    "Compressed",
+    "Discovery",
+    "Ledger",
+    "Source",
+    "Stdin",
+    "StreamSource",
+    "is_archive",
+    "is_pattern",
+    "raise_fd_limit",
+]
 
 if not TYPE_CHECKING:  # each module is imported when one of its names is first used
     __getattr__, __dir__ = exports(
@@ -28,5 +39,6 @@ if not TYPE_CHECKING:  # each module is imported when one of its names is first 
             "Ledger": ".ledger",
             "raise_fd_limit": ".limits",
             "Stdin": ".stdin",
+            "StreamSource": ".stream",  # redis-py only once a stream is read
         },
     )

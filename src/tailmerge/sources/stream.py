@@ -23,7 +23,9 @@ from ..watch import Signal, Watcher
 if TYPE_CHECKING:
     import redis
 
-__all__ = ["EntryChunk", "StreamSource"]
+    from ..options import Options
+
+__all__ = ["EntryChunk", "StreamSource", "stream_source"]
 
 log = logging.getLogger("tailmerge")
 READ_COUNT = 1000  # entries per XREAD
@@ -212,3 +214,10 @@ def _last_id(client: redis.Redis, address: StreamAddress) -> bytes | None:
     check_stream(client, address)
     newest = cast(list[tuple[bytes, Any]], client.xrevrange(address.stream, count=1))
     return newest[0][0] if newest else None
+
+
+def stream_source(url: str, options: Options) -> StreamSource:
+    """The source of the stream at ``url`` (already checked) for a run with ``options``."""
+    from ..streams.address import parse_address
+
+    return StreamSource(parse_address(url), options.follow, options.group, options.consumer)
