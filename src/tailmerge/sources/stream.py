@@ -47,7 +47,7 @@ class StreamSource:
     rotating = False
     stream = True
     reads_in_thread = True  # woken by its reader thread, as standard input is
-    routes = True  # each host and path is a source of the merge (``Run.router``)
+    routes = True  # each host and path is a source of the merge (``run.routes.Routes``)
 
     def __init__(
         self, address: StreamAddress, follow: bool, group: str | None = None, consumer: str | None = None
