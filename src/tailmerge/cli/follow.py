@@ -10,17 +10,21 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..opening import colour_auto, prepare_merge
 from ..options import Options
 from ..run import Run, make_run, run_async, run_blocking, troubled
-from ..sinks import FileSink, Output, OutputClosed, OutputError
+from ..sinks import FileSink, Output, OutputClosed, OutputError, Sink
 from ..sources import raise_fd_limit
 from ..state import StateError
 from .parser import UsageError, options_from
+from .view import ExtraMissing, hub_for, serve_run, web_options
 
-__all__ = ["EXIT_PIPE", "UsageError", "run_follow"]
+if TYPE_CHECKING:
+    from ..serve.server import WebOptions
+
+__all__ = ["EXIT_PIPE", "UsageError", "run_follow", "signals_stop"]
 
 log = logging.getLogger("tailmerge")
 EXIT_PIPE = 141
@@ -30,8 +34,12 @@ def run_follow(ns: argparse.Namespace) -> int:
     target = None if ns.output in (None, "-") else ns.output
     try:
         opts = Options(**options_from(ns))
+        web = _web(ns)
     except (ValueError, TypeError) as e:
         raise UsageError(str(e)) from None
+    except ExtraMissing as e:
+        print(f"tailmerge: {e}", file=sys.stderr)
+        return 1
     raise_fd_limit()
     try:
         paths, output, checkpoint = prepare_merge(
@@ -50,10 +58,15 @@ def run_follow(ns: argparse.Namespace) -> int:
     sink = FileSink(
         output, ns.format, colour=colour, progress=progress.update if progress else None, checkpoint=checkpoint
     )
-    run = make_run(paths, opts, [sink], output, checkpoint.ledger if checkpoint else None)
+    hub = hub_for(web) if web is not None else None
+    sinks: list[Sink] = [sink] if hub is None else [sink, hub]
+    run = make_run(paths, opts, sinks, output, checkpoint.ledger if checkpoint else None)
     try:
-        with _signals_stop(run, output):
-            if opts.engine == "threads":
+        with signals_stop(run, output):
+            if hub is not None and web is not None:
+                if (status := serve_run(run, hub, web, sys.stderr)) is not None:
+                    return status
+            elif opts.engine == "threads":
                 run_blocking(run)
             else:
                 asyncio.run(run_async(run))
@@ -85,8 +98,18 @@ def run_follow(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _web(ns: argparse.Namespace) -> WebOptions | None:
+    """``--serve [HOST:]PORT``'s page, if asked for."""
+    if ns.serve is None:
+        return None
+    from ..serve.server import parse_address
+
+    host, port = parse_address(ns.serve)
+    return web_options(ns, host, port)
+
+
 @contextmanager
-def _signals_stop(run: Run, output: Output) -> Iterator[None]:
+def signals_stop(run: Run, output: Output | None) -> Iterator[None]:
     """SIGINT and SIGTERM stop the run (exit within a second); SIGHUP reopens the output (logrotate)."""
     stop = lambda *_: run.token.request("signal")  # noqa: E731 - the run's main loop makes the stop
     previous = {
@@ -94,7 +117,7 @@ def _signals_stop(run: Run, output: Output) -> Iterator[None]:
         for sig, handler in (
             (signal.SIGINT, stop),
             (signal.SIGTERM, stop),
-            (signal.SIGHUP, lambda *_: _reopen(output)),
+            (signal.SIGHUP, (lambda *_: _reopen(output)) if output is not None else stop),  # no output: a hang-up stops
         )
     }
     try:
