@@ -143,16 +143,11 @@ class ViewServer:
 
     # -- requests -------------------------------------------------------------------------------
 
-    @property
-    def _allowed_hosts(self) -> set[str]:
-        port = self.port
-        return {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"}
-
     async def _guard_check(self, request: web.Request) -> web.StreamResponse | None:
         from aiohttp import web
 
         if self.token is None:
-            if request.host.lower() not in self._allowed_hosts:
+            if _hostname(request.host) not in LOOPBACK_NAMES:
                 return web.Response(status=403, text="tailmerge: this page is served to loopback names only\n")
             return None
         given = request.query.get("token") or request.cookies.get(COOKIE) or ""
@@ -239,6 +234,15 @@ class ViewServer:
             self.hub.detach(viewer)
             self._streams.discard(task)
         return response
+
+
+LOOPBACK_NAMES = {"127.0.0.1", "localhost", "[::1]"}
+
+
+def _hostname(host: str) -> str:
+    """``Host`` without its port: ``[::1]:8023`` is ``[::1]``, ``localhost:8023`` is ``localhost``."""
+    host = host.lower()
+    return host[: host.index("]") + 1] if host.startswith("[") and "]" in host else host.partition(":")[0]
 
 
 def _missed(count: int) -> bytes:
