@@ -99,6 +99,7 @@ class ViewServer:
         self._assets = _assets()
         self._runner: web.AppRunner | None = None
         self._streams: set[asyncio.Task[object]] = set()
+        self._pump: asyncio.Task[None] | None = None
 
     @property
     def url(self) -> str:
@@ -128,6 +129,7 @@ class ViewServer:
         except BaseException:
             await self._runner.cleanup()
             raise
+        self._pump = asyncio.create_task(self.hub.pump())
         if self.port == 0:  # an ephemeral port: say which one was given
             server = site._server
             sockets = getattr(server, "sockets", None) or []
@@ -136,6 +138,10 @@ class ViewServer:
 
     async def stop(self) -> None:
         """Close every stream and stop listening."""
+        if self._pump is not None:
+            self._pump.cancel()
+            await asyncio.gather(self._pump, return_exceptions=True)
+        self.hub.flush()
         for task in list(self._streams):
             task.cancel()
         if self._runner is not None:
@@ -213,11 +219,14 @@ class ViewServer:
                 if viewer.sources_sent != self.hub.sources_version:
                     viewer.sources_sent = self.hub.sources_version
                     await response.write(self.hub.sources())
+                out = []
                 for piece in pieces:
                     if missed := viewer.missed(piece, last):
-                        await response.write(_missed(missed))
-                    await response.write(piece.data)
+                        out.append(_missed(missed))
+                    out.append(piece.data)
                     last = piece.last
+                if out:
+                    await response.write(b"".join(out))
                 try:
                     async with asyncio.timeout(KEEPALIVE):
                         taken = await queue.aget()

@@ -1,7 +1,8 @@
 """The merge for live viewers (``tailmerge serve``): a history of the last lines, and a lagging queue per viewer.
 
-The hub is a ``lag`` sink: ``put``/``aput`` never wait. Each hand-over is numbered line by line and encoded
-once, as Server-Sent Events, into pieces that every viewer's queue shares; a viewer's queue is a
+The hub is a ``lag`` sink: ``put``/``aput`` never wait, and only queue the lines for the next frame. Once a
+frame (``FRAME``), the server's pump numbers what came, keeps it in the history and encodes it once, as
+Server-Sent Events, into pieces that every viewer's queue shares; a viewer's queue is a
 ``Handoff`` with the lag policy, bounded in bytes, so a viewer that stops reading loses its oldest pieces
 (the gap in line numbers tells it how many) and holds at most ``VIEWER_BYTES`` plus one piece. A viewer
 that reconnects names the last line it had (``Last-Event-ID``) and gets the history after it.
@@ -13,7 +14,7 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["Piece", "Row", "Shown", "Viewer", "ViewerHub"]
 VIEWER_BYTES = 1 << 20  # what one viewer's queue holds before its oldest pieces are dropped
 PIECE_LINES = 500  # lines per event: a piece is small next to VIEWER_BYTES, so dropping is fine-grained
+FRAME = 0.1  # seconds: viewers are sent what came at most this often (a page draws no faster than it reads)
 
 
 Row = tuple[int, str, int, float | None, float, bool]
@@ -96,6 +98,10 @@ class ViewerHub:
         # put() comes from follower threads (threads engine) or the loop; attach() from the loop: the
         # history and the set of viewers change together, so a new viewer misses nothing and doubles nothing
         self._lock = threading.Lock()
+        self._flushing = threading.Lock()
+        self._pending: deque[Row] = deque()  # lines handed over since the last frame, not yet numbered
+        self._skipped = 0  # lines left out of the pending ones (more than the history)
+        self._wake: Callable[[], None] | None = None  # the pump's, once it runs
 
     # -- the sink -------------------------------------------------------------------------------
 
@@ -117,6 +123,7 @@ class ViewerHub:
         self._take(batches)
 
     def finish(self, timeout: float | None) -> int:
+        self.flush()
         with self._lock:
             self.ended = True
             viewers = list(self._viewers)
@@ -125,25 +132,63 @@ class ViewerHub:
         return 0
 
     def _take(self, batches: Sequence[Handed]) -> None:
+        """Only what the merge must do: the lines as rows, queued for the next frame."""
         rows = list(self._rows(batches, round(time.time(), 3)))
         if not rows:
             return
-        skipped = max(0, len(rows) - (self.history.maxlen or 0))
-        kept = rows[skipped:]  # a hand-over longer than the history (a bulk read): only its end is shown
-        # encoded outside the lock; the numbers, known only under it, go around the encoded rows
-        bodies = [orjson.dumps(kept[i : i + PIECE_LINES]) for i in range(0, len(kept), PIECE_LINES)]
         with self._lock:
-            first = self._next + skipped
-            self._next += len(rows)
-            self.history.extend(Shown(first + i, *row) for i, row in enumerate(kept))
-            pieces = [
-                self._piece(first + k * PIECE_LINES, body, len(kept[k * PIECE_LINES : (k + 1) * PIECE_LINES]))
-                for k, body in enumerate(bodies)
-            ]
-            viewers = list(self._viewers)
-        for v in viewers:
-            for p in pieces:
-                v.queue.put(p, len(p.data))
+            first_of_frame = not self._pending
+            self._pending.extend(rows)
+            # more than the history waits (a bulk read, or a pump held up): only its end is shown
+            over = len(self._pending) - (self.history.maxlen or 0)
+            for _ in range(max(0, over)):
+                self._pending.popleft()
+            self._skipped += max(0, over)
+            wake = self._wake if first_of_frame else None
+        if wake is not None:
+            wake()
+
+    def flush(self) -> None:
+        """Number the lines queued since the last frame, keep them in the history, and give each viewer
+        them encoded once (any thread; the pump calls it once a frame)."""
+        with self._flushing:  # one at a time: each viewer gets the frames in order
+            with self._lock:
+                if not self._pending and not self._skipped:
+                    return
+                first = self._next + self._skipped
+                numbered = [Shown(first + i, *row) for i, row in enumerate(self._pending)]
+                self._next = first + len(numbered)
+                self._pending.clear()
+                self._skipped = 0
+                self.history.extend(numbered)
+                viewers = list(self._viewers)
+            pieces = self.encode(numbered)
+            for v in viewers:
+                for p in pieces:
+                    v.queue.put(p, len(p.data))
+
+    async def pump(self, frame: float = FRAME) -> None:
+        """Flush at most once a ``frame`` (seconds), and only when lines came: a viewer's wake-ups and writes
+        follow the frames, not the merge's hand-overs (thousands a second)."""
+        import asyncio
+
+        from ..bridge.stop import call_soon
+
+        loop = asyncio.get_running_loop()
+        due = asyncio.Event()
+        with self._lock:
+            self._wake = lambda: call_soon(loop, due.set)
+            if self._pending:
+                due.set()
+        try:
+            while True:
+                await due.wait()
+                due.clear()
+                self.flush()
+                await asyncio.sleep(frame)
+        finally:
+            with self._lock:
+                self._wake = None
 
     def _piece(self, first: int, rows: bytes, count: int) -> Piece:
         last = first + count - 1
