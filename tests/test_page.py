@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,29 @@ new MutationObserver((records) => {
 window.__dialogs = 0;
 window.alert = window.confirm = window.prompt = () => { window.__dialogs += 1; };
 """
+
+
+# what the screenshot shows once the writers are done: three services, one of them in trouble
+SCENE = [
+    ("api.log", '10.0.4.17 - - [29/Nov/2026:09:14:01 +0000] "GET /v1/orders?page=2 HTTP/1.1" 200 5120'),
+    ("worker.log", "2026-11-29 09:14:01,204 INFO  job 4411 (invoice-pdf) started on queue=default"),
+    ("db.log", "2026-11-29 09:14:01.310 UTC [812] LOG:  checkpoint starting: time"),
+    ("api.log", '10.0.4.22 - - [29/Nov/2026:09:14:01 +0000] "POST /v1/payments HTTP/1.1" 201 312'),
+    ("worker.log", "2026-11-29 09:14:01,377 INFO  job 4411 (invoice-pdf) done in 173 ms"),
+    ("api.log", '10.0.4.17 - - [29/Nov/2026:09:14:02 +0000] "GET /v1/orders/88123 HTTP/1.1" 200 911'),
+    ("db.log", "2026-11-29 09:14:02.020 UTC [812] LOG:  checkpoint complete: wrote 412 buffers (2.5%)"),
+    ("worker.log", "2026-11-29 09:14:02,118 INFO  job 4412 (send-receipt) started on queue=mail"),
+    ("api.log", "2026-11-29T09:14:02Z ERROR payment declined: card <b>4242</b> (provider said 402)"),
+    ("worker.log", "Traceback (most recent call last):"),
+    ("worker.log", '  File "/srv/worker/mail.py", line 88, in send_receipt'),
+    ("worker.log", "    smtp.send(message)"),
+    ("worker.log", "ConnectionRefusedError: [Errno 111] Connection refused"),
+    ("api.log", '{"time":"2026-11-29T09:14:02.5Z","level":"error","msg":"upstream timeout","route":"/v1/payments"}'),
+    ("db.log", "2026-11-29 09:14:02.700 UTC [901] LOG:  duration: 1204.331 ms  statement: SELECT * FROM orders"),
+    ("api.log", '10.0.4.31 - - [29/Nov/2026:09:14:03 +0000] "GET /healthz HTTP/1.1" 200 2'),
+    ("worker.log", "2026-11-29 09:14:03,001 INFO  job 4412 (send-receipt) retry 1/5 in 30 s"),
+    ("api.log", '10.0.4.17 - - [29/Nov/2026:09:14:03 +0000] "GET /v1/orders?page=3 HTTP/1.1" 200 4870'),
+]
 
 
 @pytest.fixture(scope="module")
@@ -101,12 +125,14 @@ def test_lines_written_by_writer_processes_appear_within_a_second(serve: Serve, 
     latencies = sorted(shown_ms - int(text.split()[3]) / 1e6 for shown_ms, text in seen)
     assert len(latencies) == 180
     assert latencies[-1] < 1000, f"slowest line took {latencies[-1]:.0f} ms to show (median {latencies[90]:.0f} ms)"
-    with open(logs[0], "ab") as f:
-        f.write(b'2026-11-29T09:14:03Z ERROR payment declined: card <b>4242</b>\n{"level":"error","msg":"db down"}\n')
-    wait_rows(page, 182)
-    assert page.inner_text("#error-count") == "2"
-    page.click("#log .line.err")
-    assert "api.log" in page.inner_text("#details")
+    for path, text in SCENE:
+        with open(tmp_path / path, "a") as f:
+            f.write(text + "\n")
+        time.sleep(0.02)
+    wait_rows(page, 180 + len(SCENE))
+    assert page.inner_text("#error-count") == "3"  # the ERROR, the traceback, the JSON error level
+    page.click("#log .line.err >> nth=0")
+    assert "api.log" in page.inner_text("#details") and page.is_visible("#details")
     shot = os.environ.get("TAILMERGE_SCREENSHOT") or str(tmp_path / "serve.png")
     page.screenshot(path=shot)
     assert Path(shot).stat().st_size > 10_000

@@ -180,6 +180,8 @@ function setStatus(text, kind) {
 // -- controls -----------------------------------------------------------------------------------
 
 function drawChips() {
+  const widest = Math.max(4, ...state.sources.map((s) => s.label.length));
+  document.documentElement.style.setProperty("--label", Math.min(widest, 28) + "ch");
   const chips = $("chips");
   chips.textContent = "";
   state.sources.forEach((source, src) => {
@@ -327,7 +329,10 @@ function drawRate() {
   const now = Math.floor(Date.now() / 1000 + state.skew);
   for (const second of state.rate.keys()) if (second < now - RATE_SECONDS) state.rate.delete(second);
   let peak = 1;
-  for (const counts of state.rate.values()) for (const n of counts) if (n > peak) peak = n;
+  for (const counts of state.rate.values()) {
+    const total = counts.reduce((sum, n, src) => sum + (state.hidden.has(src) ? 0 : n || 0), 0);
+    if (total > peak) peak = total;
+  }
   const x = (second) => width - ((now - second) / RATE_SECONDS) * width;
   const y = (n) => height - 4 - (n / peak) * (height - 16);
   g.strokeStyle = "#262d36";
@@ -335,18 +340,21 @@ function drawRate() {
   g.moveTo(0, height - 3.5);
   g.lineTo(width, height - 3.5);
   g.stroke();
+  // stacked: each source's band sits on the ones before it, so every source shows and the top is the total
+  const seconds = [];
+  for (let second = now - RATE_SECONDS; second <= now; second += 1) seconds.push(second);
+  const base = seconds.map(() => 0);
   state.sources.forEach((_, src) => {
-    g.globalAlpha = state.hidden.has(src) ? 0.2 : 1;
-    g.strokeStyle = colour(src);
-    g.lineWidth = 1.5;
+    if (state.hidden.has(src)) return;
+    const top = seconds.map((second, i) => base[i] + ((state.rate.get(second) || [])[src] || 0));
     g.beginPath();
-    for (let second = now - RATE_SECONDS; second <= now; second += 1) {
-      const counts = state.rate.get(second);
-      const n = counts ? counts[src] || 0 : 0;
-      if (second === now - RATE_SECONDS) g.moveTo(x(second), y(n));
-      else g.lineTo(x(second), y(n));
-    }
-    g.stroke();
+    seconds.forEach((second, i) => (i ? g.lineTo(x(second), y(top[i])) : g.moveTo(x(second), y(top[i]))));
+    for (let i = seconds.length - 1; i >= 0; i -= 1) g.lineTo(x(seconds[i]), y(base[i]));
+    g.closePath();
+    g.globalAlpha = 0.55;
+    g.fillStyle = colour(src);
+    g.fill();
+    seconds.forEach((_, i) => (base[i] = top[i]));
   });
   g.globalAlpha = 1;
   g.fillStyle = "#7d8791";
