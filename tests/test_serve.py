@@ -90,6 +90,39 @@ def test_a_viewer_that_reconnects_resumes_after_the_last_line_it_had(serve: Serv
     other.close()
 
 
+def test_a_viewer_away_longer_than_the_history_is_told_what_it_missed(serve: Serve, tmp_path: Path) -> None:
+    log = tmp_path / "a.log"
+    log.write_bytes(b"one\n")
+    served = serve("serve", "a.log", "--port", "0", "--history", "5")
+    rows, seen = lines_of(served.stream().events(), 1)
+    last_id = [e.id for e in seen if e.name == "lines"][-1]
+    with open(log, "ab") as f:
+        f.write(b"".join(b"later %d\n" % i for i in range(12)))
+    time.sleep(0.5)
+    rows, seen = lines_of(served.stream(last_id=last_id).events(), 5)
+    assert [e.json()["count"] for e in seen if e.name == "missed"] == [7]  # 12 came, the history keeps 5
+    assert [r[1] for r in rows] == [f"later {i}" for i in range(7, 12)]
+
+
+def test_records_whole_times_parsed_and_the_end_said(serve: Serve, tmp_path: Path) -> None:
+    """A multiline record is one row; with --order time each row has its time; ``serve --no-follow`` says
+    when the merge has ended and keeps the page until Ctrl-C."""
+    (tmp_path / "app.log").write_text(
+        "2026-11-29T09:00:00Z start\n"
+        '2026-11-29T09:00:01Z ERROR failed\nTraceback (most recent call last):\n  File "x.py", line 1\nValueError: x\n'
+        "2026-11-29T09:00:02Z next\n"
+    )
+    served = serve("serve", "app.log", "--port", "0", "--no-follow", "--multiline", "python", "--order", "time")
+    rows, _ = lines_of(served.stream().events(), 3)
+    assert str(rows[1][1]).count("\n") == 3  # the log line and its traceback: one row
+    assert rows[2][3] == 1795942802.0  # the time parsed at the start of the line
+    events = served.streams[-1].events()
+    assert next(events).name == "end"
+    assert served.proc.poll() is None  # the page stays
+    served.proc.send_signal(signal.SIGINT)
+    assert served.proc.wait(timeout=10) == 0
+
+
 def test_a_stalled_viewer_is_lagged_not_waited_for(serve: Serve, tmp_path: Path) -> None:
     """One viewer stops reading: the output, and a viewer that reads, get every line on time; the stalled
     one is told what it missed when it reads again; the server's memory stays bounded."""

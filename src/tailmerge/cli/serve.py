@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
+from typing import TYPE_CHECKING
 
 from ..options import Options
 from ..run import make_run, troubled
@@ -13,9 +15,22 @@ from .follow import signals_stop
 from .parser import UsageError, options_from
 from .view import ExtraMissing, hub_for, serve_run, web_options
 
+if TYPE_CHECKING:
+    from ..bridge import StopToken
+
 __all__ = ["run_serve"]
 
 log = logging.getLogger("tailmerge")
+
+
+def _until_signal(token: StopToken) -> None:
+    """``serve --no-follow``: the merge is done, the page stays until SIGINT or SIGTERM (the handlers that
+    stop a run still stand, and leave their request in the token, even one that came before this)."""
+    if token.requested is not None:
+        return  # the run ended on a signal
+    print("tailmerge: the merge has ended; the page stays until Ctrl-C", file=sys.stderr, flush=True)
+    while token.requested is None:
+        time.sleep(0.2)  # short sleeps: the handler runs here even when another thread took the signal
 
 
 def run_serve(ns: argparse.Namespace) -> int:
@@ -30,8 +45,9 @@ def run_serve(ns: argparse.Namespace) -> int:
     raise_fd_limit()
     hub = hub_for(web)
     run = make_run(ns.paths, opts, [hub])
+    linger = None if opts.follow else lambda: _until_signal(run.token)
     with signals_stop(run, None):
-        if (status := serve_run(run, hub, web, sys.stdout)) is not None:
+        if (status := serve_run(run, hub, web, sys.stdout, linger)) is not None:
             return status
     if not opts.follow and (missing := troubled(run)):
         log.info("not read: %s", ", ".join(missing))

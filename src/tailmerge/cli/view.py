@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import IO, TYPE_CHECKING
 
 from ..serve import EXTRA
@@ -40,9 +41,11 @@ def hub_for(web: WebOptions) -> ViewerHub:
     return ViewerHub(web.history, web.max_viewers)
 
 
-def serve_run(run: Run, hub: ViewerHub, web: WebOptions, to: IO[str]) -> int | None:
-    """Run ``run`` while serving its page; print the URL on ``to``. Returns 1 if the address cannot be
-    taken (said on stderr), None once the run has ended."""
+def serve_run(
+    run: Run, hub: ViewerHub, web: WebOptions, to: IO[str], linger: Callable[[], None] | None = None
+) -> int | None:
+    """Run ``run`` while serving its page (and, once it has ended, while ``linger`` waits); print the URL
+    on ``to``. Returns 1 if the address cannot be taken (said on stderr), None once the run has ended."""
     from ..serve.launch import run_serving
     from ..serve.server import ListenError, ViewServer
 
@@ -50,7 +53,7 @@ def serve_run(run: Run, hub: ViewerHub, web: WebOptions, to: IO[str]) -> int | N
         print(f"tailmerge: the merge is live at {url}" if to is sys.stderr else url, file=to, flush=True)
 
     try:
-        run_serving(run, ViewServer(hub, web), announce)
+        run_serving(run, ViewServer(hub, web), announce, linger)
     except ListenError as e:
         print(f"tailmerge: {e}", file=sys.stderr)
         return 1

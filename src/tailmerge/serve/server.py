@@ -234,8 +234,13 @@ class ViewServer:
                     await response.write(b": keepalive\n\n")
                     pieces = []
                     continue
-                if taken is None:  # the merge has ended
-                    break
+                if taken is None:
+                    # the merge has ended: the page says so and keeps what it shows (a stream that ended
+                    # would have the browser reconnect every second)
+                    await response.write(b"event: end\ndata: {}\n\n")
+                    while True:
+                        await asyncio.sleep(KEEPALIVE)
+                        await response.write(b": keepalive\n\n")
                 pieces = taken
         except (ConnectionError, asyncio.CancelledError):
             pass  # the viewer left, or the server stops

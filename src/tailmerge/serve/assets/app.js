@@ -166,6 +166,7 @@ function connect() {
   });
   events.addEventListener("lines", (e) => onLines(JSON.parse(e.data)));
   events.addEventListener("missed", (e) => onMissed(JSON.parse(e.data).count));
+  events.addEventListener("end", () => setStatus("the merge has ended", "down"));
   events.addEventListener("error", () => {
     setStatus(events.readyState === EventSource.CLOSED ? "disconnected" : "reconnecting…", "down");
   });
