@@ -97,8 +97,9 @@ def page(browser: Browser) -> Iterator[Page]:
 
 
 def rows(page: Page, visible_only: bool = True) -> list[str]:
+    # what is drawn, not what an attribute says: a stylesheet can show a row marked hidden
     found: list[str] = page.evaluate(
-        "(all) => [...document.querySelectorAll('#log .line')].filter(r => all || !r.hidden)"
+        "(all) => [...document.querySelectorAll('#log .line')].filter(r => all || r.checkVisibility())"
         ".map(r => r.querySelector('.text').textContent)",
         not visible_only,
     )
