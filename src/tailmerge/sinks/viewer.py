@@ -109,12 +109,10 @@ class ViewerHub:
         pass  # never waits, so a stop has nothing to release
 
     def add_sources(self, origins: Sequence[Origin]) -> None:
+        # each stream sends the sources again before its next piece: a source's lines come after it joined
         with self._lock:
             self.paths.extend(o.path for o in origins)
             self.sources_version += 1
-            viewers = list(self._viewers)
-        for v in viewers:
-            v.queue.wake()
 
     def put(self, batches: Sequence[Handed]) -> None:
         self._take(batches)
