@@ -78,7 +78,7 @@ def _add_view_options(p: argparse.ArgumentParser) -> None:
     """The page's options, for ``serve`` and ``follow --serve``."""
     p.add_argument(
         "--history",
-        type=number(int, 0),
+        type=number(int, 1),
         default=DEFAULT_HISTORY,
         metavar="N",
         help="lines a page gets when it connects (default: %(default)s)",
