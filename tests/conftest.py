@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -15,6 +16,8 @@ from hypothesis import settings
 
 from tailmerge import ENGINES
 from tailmerge.options import Engine
+
+from .sse import Stream
 
 PY = sys.executable
 
@@ -79,3 +82,57 @@ def assert_no_traceback(stderr: bytes) -> None:
 
 
 os.environ.setdefault("PYTHONUNBUFFERED", "1")
+
+
+# -- tailmerge serve ------------------------------------------------------------------------------
+
+
+class Served:
+    """A ``tailmerge serve`` (or ``follow --serve``) process, the URL it printed, and the streams opened."""
+
+    def __init__(self, *args: str, cwd: Path, url_on: str = "stdout") -> None:
+        self.proc = subprocess.Popen(
+            [PY, "-m", "tailmerge", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        stream = self.proc.stdout if url_on == "stdout" else self.proc.stderr
+        assert stream is not None
+        line = stream.readline().decode()
+        assert "http://" in line, (line, self.stop())
+        self.url = line[line.index("http://") :].strip()
+        self.base = self.url.split("?")[0].rstrip("/")
+        self.streams: list[Stream] = []
+
+    def stream(self, last_id: str | None = None, rcvbuf: int | None = None) -> Stream:
+        opened = Stream(self.url, last_id=last_id, rcvbuf=rcvbuf)
+        self.streams.append(opened)
+        return opened
+
+    def stop(self) -> bytes:
+        for opened in self.streams:
+            opened.close()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            _, err = self.proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, err = self.proc.communicate()
+        return err
+
+
+Serve = Callable[..., Served]
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Serve]:
+    """Start one: ``serve(*args, url_on="stdout")``; every one started is stopped after the test."""
+    started: list[Served] = []
+
+    def start(*args: str, url_on: str = "stdout") -> Served:
+        served = Served(*args, cwd=tmp_path, url_on=url_on)
+        started.append(served)
+        return served
+
+    yield start
+    for served in started:
+        served.stop()

@@ -132,7 +132,7 @@ def test_standard_input_ends_the_follow_when_it_closes(tmp_path: Path) -> None:
 def test_version_bare_and_unknown_options() -> None:
     assert run_cli("--version").stdout.decode().strip() == f"tailmerge {tailmerge.__version__}"
     bare = run_cli()
-    assert bare.returncode == 2 and b"{follow,verify,state,demo}" in bare.stderr
+    assert bare.returncode == 2 and b"{follow,serve,verify,state,demo}" in bare.stderr
     bogus = run_cli("follow", "--bogus", "a.log")
     assert bogus.returncode == 2
     assert b"usage: tailmerge follow" in bogus.stderr and b"--bogus" in bogus.stderr

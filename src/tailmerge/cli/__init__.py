@@ -1,4 +1,4 @@
-"""The command line: ``tailmerge follow``, ``verify``, ``state show`` and ``demo``.
+"""The command line: ``tailmerge follow``, ``serve``, ``verify``, ``state show`` and ``demo``.
 
 ``cli(*args)`` is a plain function returning the exit status, so tests call it directly.
 Exit status: 0 done; 1 a failure (output unwritable or not all written, verify disproved); 2 bad usage;
@@ -53,6 +53,10 @@ def cli(*args: str) -> int:
             from .demo import run_demo
 
             return run_demo(engine=ns.engine, seconds=ns.seconds, files=ns.files, writers=ns.writers)
+        if ns.command == "serve":
+            from .serve import run_serve
+
+            return run_serve(ns)
         from .follow import run_follow  # the run's modules only for a run
 
         return run_follow(ns)

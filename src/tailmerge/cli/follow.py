@@ -6,16 +6,20 @@ import argparse
 import logging
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..opening import colour_auto, prepare_merge
 from ..options import Options
 from ..run import make_run, troubled
-from ..sinks import FileSink, OutputClosed, OutputError
+from ..sinks import FileSink, OutputClosed, OutputError, Sink
 from ..sources import raise_fd_limit
 from ..state import StateError
 from .parser import UsageError, options_from
 from .running import execute, signals_stop
+from .view import ExtraMissing, hub_for, serve_run, web_options
+
+if TYPE_CHECKING:
+    from ..serve.server import WebOptions
 
 __all__ = ["EXIT_PIPE", "UsageError", "run_follow"]
 
@@ -27,8 +31,12 @@ def run_follow(ns: argparse.Namespace) -> int:
     target = None if ns.output in (None, "-") else ns.output
     try:
         opts = Options(**options_from(ns))
+        web = _web(ns)
     except (ValueError, TypeError) as e:
         raise UsageError(str(e)) from None
+    except ExtraMissing as e:
+        print(f"tailmerge: {e}", file=sys.stderr)
+        return 1
     raise_fd_limit()
     if streams := [p for p in ns.paths if p.startswith(("redis://", "rediss://"))]:
         from ..streams.address import parse_address
@@ -39,6 +47,8 @@ def run_follow(ns: argparse.Namespace) -> int:
         except ValueError as e:
             raise UsageError(str(e)) from None
     if target is not None and target.startswith(("redis://", "rediss://")):
+        if web is not None:
+            raise UsageError("--serve is for a merge into a file or standard output, not -o redis://...")
         from .ship import run_ship  # redis-py only to ship
 
         return run_ship(ns, opts, target)
@@ -61,10 +71,16 @@ def run_follow(ns: argparse.Namespace) -> int:
     sink = FileSink(
         output, ns.format, colour=colour, progress=progress.update if progress else None, checkpoint=checkpoint
     )
-    run = make_run(paths, opts, [sink], output, checkpoint.ledger if checkpoint else None)
+    hub = hub_for(web) if web is not None else None
+    sinks: list[Sink] = [sink] if hub is None else [sink, hub]
+    run = make_run(paths, opts, sinks, output, checkpoint.ledger if checkpoint else None)
     try:
         with signals_stop(run, output.reopen):
-            execute(run)
+            if hub is not None and web is not None:
+                if (status := serve_run(run, hub, web, sys.stderr)) is not None:
+                    return status
+            else:
+                execute(run)
     except OutputClosed:
         _silence_stdout()
         return EXIT_PIPE
@@ -96,6 +112,16 @@ def run_follow(ns: argparse.Namespace) -> int:
         log.info("not read: %s", ", ".join(missing))
         return 1
     return 0
+
+
+def _web(ns: argparse.Namespace) -> WebOptions | None:
+    """``--serve [HOST:]PORT``'s page, if asked for."""
+    if ns.serve is None:
+        return None
+    from ..serve.server import parse_address
+
+    host, port = parse_address(ns.serve)
+    return web_options(ns, host, port)
 
 
 def _progress(paths: list[str]) -> Any:

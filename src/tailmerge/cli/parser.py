@@ -11,6 +11,7 @@ from typing import Any, cast
 
 from ..core import DEFAULT_MAX_LINE_BYTES, PRESETS
 from ..options import ENGINES, ORDERS, OptionArgs, Options
+from ..serve import DEFAULT_HISTORY, DEFAULT_MAX_VIEWERS, DEFAULT_PORT
 from ..sinks import FORMATS
 from ..state import FSYNC_POLICIES
 from ..verify import DEFAULT_BUDGET, VERIFY_FORMATS
@@ -73,6 +74,28 @@ def _lines(text: str) -> tuple[str, int]:
     return ("from", value) if text.startswith("+") else ("last", value)
 
 
+def _add_view_options(p: argparse.ArgumentParser) -> None:
+    """The page's options, for ``serve`` and ``follow --serve``."""
+    p.add_argument(
+        "--history",
+        type=number(int, 1),
+        default=DEFAULT_HISTORY,
+        metavar="N",
+        help="lines a page gets when it connects (default: %(default)s)",
+    )
+    p.add_argument(
+        "--token",
+        help="the token a viewer needs (in the URL); bound off loopback without one, one is made and printed "
+        "(default: none on loopback)",
+    )
+    p.add_argument(
+        "--max-viewers",
+        type=number(int, 1),
+        default=DEFAULT_MAX_VIEWERS,
+        help="pages open at once (default: %(default)s)",
+    )
+
+
 def options_from(ns: argparse.Namespace) -> OptionArgs:
     """The API's keyword options from parsed arguments, field by field."""
     values: dict[str, Any] = {f.name: getattr(ns, f.name, None) for f in fields(Options)}
@@ -90,7 +113,7 @@ def build_parser(version: str) -> argparse.ArgumentParser:
         description="Follow many growing log files and merge their complete lines into one stream.",
     )
     p.add_argument("--version", action="version", version=f"tailmerge {version}")
-    sub = p.add_subparsers(dest="command", metavar="{follow,verify,state,demo}")
+    sub = p.add_subparsers(dest="command", metavar="{follow,serve,verify,state,demo}")
 
     f = sub.add_parser(
         "follow",
@@ -147,8 +170,34 @@ def build_parser(version: str) -> argparse.ArgumentParser:
         help="with -o redis://..., trim the stream to about N entries (XADD MAXLEN ~ N); a reader further behind "
         "than that misses the oldest (default: no trimming)",
     )
+    f.add_argument(
+        "--serve",
+        metavar="[HOST:]PORT",
+        help="also show the merge live in a browser at this address (HOST: 127.0.0.1) (default: none)",
+    )
     _add_option_fields(f)
+    _add_view_options(f)
     f.add_argument("-v", "--verbose", action="store_true", help="also report rotations and reopened files")
+
+    w = sub.add_parser(
+        "serve",
+        help="follow files and show their merge live in a browser",
+        description="Follow files and show their merged lines live in a browser (needs tailmerge[web]). "
+        "Every option of follow but the output's applies.",
+    )
+    w.add_argument(
+        "paths", nargs="+", metavar="PATH", help="a file, a quoted glob pattern ('logs/*.log', '**'), or - for stdin"
+    )
+    w.add_argument("--port", type=number(int, 0), default=DEFAULT_PORT, help="the port (default: %(default)s)")
+    w.add_argument(
+        "--bind",
+        metavar="HOST",
+        default="127.0.0.1",
+        help="the address to listen on; anything but loopback needs a token (default: %(default)s)",
+    )
+    _add_option_fields(w)
+    _add_view_options(w)
+    w.add_argument("-v", "--verbose", action="store_true", help="also report rotations and reopened files")
 
     v = sub.add_parser("verify", help="check that a merged output holds every input line once, in order")
     v.add_argument(
@@ -207,6 +256,6 @@ def build_parser(version: str) -> argparse.ArgumentParser:
         metavar="URL",
         help="two shippers and a reader through a running Redis server (default URL: %(const)s)",
     )
-    for sp in (f, v, s, show, d):
+    for sp in (f, w, v, s, show, d):
         sp.set_defaults(subparser=sp)  # so a usage error found after parsing prints this command's usage
     return p

@@ -25,11 +25,14 @@ def execute(run: Run) -> None:
 @contextmanager
 def signals_stop(run: Run, reopen: Callable[[], None] | None = None) -> Iterator[None]:
     """SIGINT and SIGTERM stop the run (exit within a second); SIGHUP calls ``reopen`` (the output's: it only
-    asks, and the writer thread reopens between two writes, and says so), if there is one."""
+    asks, and the writer thread reopens between two writes, and says so), or with none stops it too."""
     stop = lambda *_: run.token.request("signal")  # noqa: E731 - the run's main loop makes the stop
-    handlers: list[tuple[signal.Signals, Any]] = [(signal.SIGINT, stop), (signal.SIGTERM, stop)]
-    if reopen is not None:
-        handlers.append((signal.SIGHUP, lambda *_: reopen()))
+    hangup = stop if reopen is None else (lambda *_: reopen())
+    handlers: list[tuple[signal.Signals, Any]] = [
+        (signal.SIGINT, stop),
+        (signal.SIGTERM, stop),
+        (signal.SIGHUP, hangup),
+    ]
     previous = {sig: signal.signal(sig, handler) for sig, handler in handlers}
     try:
         yield

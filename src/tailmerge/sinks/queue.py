@@ -15,7 +15,7 @@ from .contract import Batch, Handed, Interleaved, Origin
 if TYPE_CHECKING:
     from ..bridge.stop import StopToken
 
-__all__ = ["Line", "LineQueue"]
+__all__ = ["Line", "LineQueue", "batch_lines", "batches_of", "lines_of"]
 
 LINES_AHEAD = 4096
 
@@ -46,6 +46,32 @@ class Line:
         return self.file.ino if self.file is not None else None
 
 
+def batch_lines(batch: Batch) -> list[Line]:
+    """The lines (records) of one batch."""
+    path = batch.origin.path
+    lines = []
+    for c in batch.chunks:
+        if c.added_newline:
+            lines.append(Line(path, c.data, c.end, c.file, c.cut, c.times[0] if c.times else None))
+        elif c.times is not None:
+            lines.extend(
+                Line(path, data, end, c.file, time=t) for (data, end), t in zip(c.line_ends(), c.times, strict=True)
+            )
+        else:
+            lines.extend(Line(path, data, end, c.file) for data, end in c.line_ends())
+    return lines
+
+
+def batches_of(handed: Handed) -> list[Batch]:
+    """A hand-over's batches of one source each (a time order release, split into its runs)."""
+    return handed.batches() if isinstance(handed, Interleaved) else [handed]
+
+
+def lines_of(batches: Sequence[Handed]) -> list[Line]:
+    """The lines of a hand-over, in merged order."""
+    return [line for handed in batches for batch in batches_of(handed) for line in batch_lines(batch)]
+
+
 class LineQueue:
     """Batches of lines for one consumer, bounded in lines. ``policy`` block: the merge waits for the
     consumer; lag: the oldest lines are dropped and counted in ``missed``."""
@@ -60,36 +86,12 @@ class LineQueue:
     def add_sources(self, origins: Sequence[Origin]) -> None:
         pass
 
-    @staticmethod
-    def _lines(batch: Batch) -> list[Line]:
-        path = batch.origin.path
-        lines = []
-        for c in batch.chunks:
-            if c.added_newline:
-                lines.append(Line(path, c.data, c.end, c.file, c.cut, c.times[0] if c.times else None))
-            elif c.times is not None:
-                lines.extend(
-                    Line(path, data, end, c.file, time=t) for (data, end), t in zip(c.line_ends(), c.times, strict=True)
-                )
-            else:
-                lines.extend(Line(path, data, end, c.file) for data, end in c.line_ends())
-        return lines
-
-    @classmethod
-    def _all_lines(cls, batches: Sequence[Handed]) -> list[Line]:
-        return [
-            line
-            for handed in batches
-            for batch in (handed.batches() if isinstance(handed, Interleaved) else [handed])
-            for line in cls._lines(batch)
-        ]
-
     def put(self, batches: Sequence[Handed]) -> None:
-        lines = self._all_lines(batches)
+        lines = lines_of(batches)
         self._queue.put(lines, len(lines))
 
     async def aput(self, batches: Sequence[Handed]) -> None:
-        lines = self._all_lines(batches)
+        lines = lines_of(batches)
         await self._queue.aput(lines, len(lines))
 
     def finish(self, timeout: float | None) -> int:

@@ -45,6 +45,7 @@ class StreamSource:
     """A stream followed (or read to its last entry with ``follow=False``), labelled by its address."""
 
     rotating = False
+    caught_up = False
     stream = True
     reads_in_thread = True  # woken by its reader thread, as standard input is
     routes = True  # each host and path is a source of the merge (``run.routes.Routes``)
