@@ -21,11 +21,17 @@ __all__ = ["Release", "Segment"]
 
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """Units ``start``..``stop`` of a timed run."""
+    """Units ``start``..``stop`` of a timed run, bytes ``begin``..``finish`` of its chunk's data."""
 
     run: TimedRun
     start: int
     stop: int
+    begin: int
+    finish: int
+
+    @classmethod
+    def of(cls, run: TimedRun, start: int, stop: int) -> Segment:
+        return cls(run, start, stop, run.offset(start), run.offset(stop))
 
     def chunk(self, start: int = 0, stop: int | None = None) -> Chunk:
         """Its units ``start``..``stop`` (relative to the segment) as one chunk, their own times attached."""
@@ -35,14 +41,12 @@ class Segment:
     def end(self) -> int:
         """The source offset just past its last unit."""
         c = self.run.chunk
-        return c.end - (len(c.data) - self.run.ends[self.stop - 1])
+        return c.end - (len(c.data) - self.finish)
 
     @property
     def size(self) -> int:
         """Bytes of the source it covers (a newline tailmerge added is not among them)."""
-        ends = self.run.ends
-        begin = ends[self.start - 1] if self.start else 0
-        return ends[self.stop - 1] - begin - (self.run.chunk.added_newline and self.stop == len(ends))
+        return self.finish - self.begin - (self.run.chunk.added_newline and self.stop == len(self.run.times))
 
 
 @dataclass(slots=True)
