@@ -19,7 +19,11 @@ def runs(releases: list[Release]) -> list[tuple[int, list[Chunk]]]:
 
 
 def names(releases: list[Release]) -> list[bytes]:
-    return [c.data for _, chunks in runs(releases) for c in chunks]
+    """Each unit released, in order: as the runs give it (by the merged order's indexes), checked against
+    the lines a raw sink joins (sorted themselves)."""
+    out = [c.data for _, chunks in runs(releases) for c in chunks]
+    assert [line + b"\n" for r in releases for line in r.lines()] == out
+    return out
 
 
 sorted_times = st.lists(st.integers(0, 50), max_size=12).map(sorted)

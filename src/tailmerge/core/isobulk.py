@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from itertools import islice, repeat
-from operator import add, itemgetter, le, sub
+from itertools import repeat
+from operator import add, itemgetter, sub
 
 from .zones import offset_of
 
@@ -122,7 +122,7 @@ def iso_keys(
     for column in range(zone_start, end):
         if head[column] in _DIGITS and joined[column::end].strip(head[column : column + 1]):
             return None  # another offset
-    ordered = all(map(le, keys, islice(keys, 1, None)))
+    ordered = keys == sorted(keys)  # a sort of sorted keys is one comparison each, faster than map(le)
     if ordered and head[:13] == keys[-1][:13]:
         minutes = {head[:16]}  # in order within one hour: every line has this date and hour
     else:

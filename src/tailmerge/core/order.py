@@ -165,12 +165,8 @@ class TimeOrder:
             return []
         if self.lateness is not None:  # what comes later than this is late (live mode)
             self._released_time = max(self._released_time, max(times))
-        order = None
-        if len(parts) > 1:
-            # one C-level stable sort of the parts' times, concatenated in key order: equal times keep
-            # the lower key first and each source's own order
-            order = sorted(range(len(times)), key=times.__getitem__)
-        return [Release(parts, order)]
+        # sorted when asked (by one C-level stable sort of the parts' times, concatenated in key order)
+        return [Release(parts, times if len(parts) > 1 else None)]
 
     def _take(
         self, q: _Queue, cut: Callable[[list[float], float, int], int], bound: float, expired: float, times: list[float]
