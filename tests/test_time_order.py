@@ -133,6 +133,26 @@ def test_no_follow_time_order_on_every_engine_with_untimed_first_lines(tmp_path:
     assert file_lines(out) == [b_lines[0], a_lines[0], b_lines[1], b_lines[2], a_lines[1], b_lines[3], a_lines[2]]
 
 
+def test_an_exact_merge_of_one_layout_on_every_engine_resumes_from_its_state(tmp_path: Path, engine: Engine) -> None:
+    # one layout and zone everywhere (ordered by the texts of the times); s0 and s2 share every time
+    paths, everything = [], []
+    for k in range(3):
+        times = [(2 * n + k % 2) / 1000 for n in range(5000)]
+        path = tmp_path / f"s{k}.log"
+        lines = write_log(path, times, f"s{k}")
+        paths.append(path)
+        everything += [(t, k, n, line) for n, (t, line) in enumerate(zip(times, lines, strict=True))]
+    out, state = tmp_path / "out.log", tmp_path / "state.db"
+    args = ("follow", *map(str, paths), "--no-follow", "--order", "time", "--engine", engine, "--state", str(state))
+    res = run_cli(*args, "-o", str(out))
+    assert res.returncode == 0, res.stderr
+    expected = [line for *_, line in sorted(everything)]
+    assert file_lines(out) == expected
+    res = run_cli(*args, "-o", str(out))  # every file was committed at its end: nothing more to write
+    assert res.returncode == 0, res.stderr
+    assert file_lines(out) == expected
+
+
 def test_since_and_until_keep_a_window_absolute_or_relative(tmp_path: Path) -> None:
     log = tmp_path / "app.log"
     lines = write_log(log, [0, 60, 120, 180], "x")
