@@ -90,6 +90,7 @@ _WHOLE_ZONE = re.compile(rb"[Zz]|[+-]\d\d:?\d\d")
 _DIGITS = frozenset(b"0123456789")
 # columns of the time whose digit the regex bounds (month, day, hour and minute tens), and what it allows
 _BOUNDED = ((5, b"01"), (8, b"0123"), (11, b"012"), (14, b"012345"))
+_MINUTE_TENS = frozenset(b"012345")
 _KEY_FRACTION_MAX = 6  # µs: distinct texts of one layout are distinct floats (7 digits may round together)
 
 
@@ -116,17 +117,22 @@ def iso_keys(
     head = keys[0]
     if len(joined) != end * n or joined.translate(_ZEROS) != head.translate(_ZEROS) * n:
         return None  # a line with another layout, no time, or shorter than the time
-    for column, allowed in (*_BOUNDED, (sec_start, b"012345")):
-        if joined[column::end].strip(allowed):  # a digit the regex does not allow there (or seconds 60)
-            return None
     for column in range(zone_start, end):
         if head[column] in _DIGITS and joined[column::end].strip(head[column : column + 1]):
             return None  # another offset
     ordered = keys == sorted(keys)  # a sort of sorted keys is one comparison each, faster than map(le)
-    if ordered and head[:13] == keys[-1][:13]:
-        minutes = {head[:16]}  # in order within one hour: every line has this date and hour
+    last = keys[-1]
+    if ordered and head[:13] == last[:13] and last[14] in _MINUTE_TENS:
+        # in order within one hour: every line has the first one's date and hour (which the regex took),
+        # and minutes up to the last one's; only the seconds (not 60 or more) are left to check
+        bounded: tuple[tuple[int, bytes], ...] = ((sec_start, b"012345"),)
+        minutes = {head[:16]}
     else:
+        bounded = (*_BOUNDED, (sec_start, b"012345"))
         minutes = set(map(itemgetter(slice(0, 16)), keys))
+    for column, allowed in bounded:
+        if joined[column::end].strip(allowed):  # a digit the regex does not allow there (or seconds 60)
+            return None
     for minute in minutes:
         if minute_epoch(minute, True) is None:
             return None  # not a date: the parser says so line by line
