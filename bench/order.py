@@ -3,6 +3,7 @@ logmerger, and line-mode arrival order before and after time order existed, side
 
     python bench/order.py                    # 8 files x 1M lines (~800 MB), 3 runs each
     python bench/order.py --lines 100000 --runs 2 --logmerger-lines 20000 --logmerger-table-lines 500
+    python bench/order.py --lines 100000 --runs 5 --logmerger-lines 0 --logmerger-table-lines 0 --time-baseline REV
 
 Run it with the interpreter that has tailmerge installed (and logmerger, which is not a dependency of
 tailmerge: ``pip install logmerger`` into the bench's environment; without it its rows are skipped).
@@ -19,6 +20,8 @@ now and at ``--baseline`` (default b988c3d, the commit before time order; it has
 runs without one) run back to back, which of the two first alternating. The baseline runs from a git
 worktree of that commit, with its src/ first on PYTHONPATH. Tables show medians over the repetitions
 (the peak RSS: the largest); ratios are taken within a repetition, then their median is shown.
+``--time-baseline REV`` also runs time order at REV (a worktree, as the baseline), back to back with time
+order now: its "after ÷ before".
 
 Checked: the time-ordered outputs of tailmerge equal ``sort -m``'s byte for byte; arrival-order outputs
 hold as many bytes as the inputs. logmerger writes a table (a timestamp column, then a column per file)
@@ -231,11 +234,17 @@ def twin(rev: str) -> Contender:
     return Contender(f"tailmerge (arrival) @{rev}", "arrival", code=rev)
 
 
-def plan(rev: str, sets: Sequence[str]) -> list[list[Entry]]:
-    """Groups of entries that run back to back: arrival order now and at ``rev`` form one."""
+def time_twin(rev: str) -> Contender:
+    """Time order at ``rev`` (``--time-baseline``)."""
+    return Contender(f"tailmerge --order time @{rev}", "time", code=rev)
+
+
+def plan(rev: str, sets: Sequence[str], time_rev: str | None = None) -> list[list[Entry]]:
+    """Groups of entries that run back to back: arrival order now and at ``rev`` form one, and time order
+    now and at ``time_rev`` (if given) another."""
     groups = [
         [Entry(SORT, "main")],
-        [Entry(TIME, "main")],
+        [Entry(TIME, "main")] + ([Entry(time_twin(time_rev), "main")] if time_rev else []),
         [Entry(TIME_THREADS, "main")],
         [Entry(ARRIVAL, "main"), Entry(twin(rev), "main")],
     ]
@@ -368,7 +377,9 @@ def _ratio(results: Results, dataset: str, a: str, b: str) -> float:
     return _median(ratios)
 
 
-def table(results: Results, entries: Sequence[Entry], data: DataSet, rev: str) -> list[str]:
+def table(
+    results: Results, entries: Sequence[Entry], data: DataSet, rev: str, time_rev: str | None = None
+) -> list[str]:
     rows = [
         "| tool | runs | wall s | CPU s | max RSS MB | MB/s | lines/s | ÷ sort -m | after ÷ before |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -384,6 +395,8 @@ def table(results: Results, entries: Sequence[Entry], data: DataSet, rev: str) -
         after = ""
         if e.contender is ARRIVAL:
             after = _times(_ratio(results, data.title, e.name, twin(rev).name))
+        elif e.contender is TIME and time_rev and data.title == "main":
+            after = _times(_ratio(results, data.title, e.name, time_twin(time_rev).name))
         elif e.contender.code:
             after = "(before)"
         rows.append(
@@ -415,6 +428,11 @@ def main() -> int:
         help="lines per file for logmerger --output - (a rich table: ~400 rows/s); 0: skip it",
     )
     p.add_argument("--baseline", default=BASELINE, help="the revision of the 'before' arrival-order run")
+    p.add_argument(
+        "--time-baseline",
+        default=None,
+        help="also run time order at this revision (from a worktree), back to back with time order now",
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--tmp", default=None, help="directory for the data (default: the system temp dir)")
     a = p.parse_args()
@@ -430,9 +448,11 @@ def main() -> int:
         _progress("logmerger is not installed (pip install logmerger): its rows are skipped")
         wanted = {}
     rev = _git("rev-parse", "--short", "--verify", f"{a.baseline}^{{commit}}")
+    time_rev = _git("rev-parse", "--short", "--verify", f"{a.time_baseline}^{{commit}}") if a.time_baseline else None
     started_load = loadavg()
     root = Path(tempfile.mkdtemp(prefix="tailmerge-order-bench-", dir=a.tmp))
     worktree = root / f"baseline-{rev}"
+    time_worktree = root / f"time-baseline-{time_rev}"
     results = Results()
     sets = {"main": DataSet("main", root / "main", names, a.lines)}
     sets |= {k: DataSet(k, root / k, names, n) for k, n in wanted.items() if n > 0}
@@ -440,8 +460,11 @@ def main() -> int:
         use_code(REPO / "src", "")
         _git("worktree", "add", "--detach", str(worktree), rev)
         use_code(worktree / "src", rev)
+        if time_rev:
+            _git("worktree", "add", "--detach", str(time_worktree), time_rev)
+            use_code(time_worktree / "src", time_rev)
         generate(list(sets.values()), a.width, a.seed)
-        groups = plan(rev, list(sets))
+        groups = plan(rev, list(sets), time_rev)
         for rep in range(a.runs):
             _progress(f"repetition {rep + 1}/{a.runs}, load average {loadavg()}")
             for entry in order_of(groups, rep):
@@ -452,14 +475,16 @@ def main() -> int:
         return 130
     finally:
         procs.kill_all()
-        subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=REPO, check=False)
+        for tree in (worktree, time_worktree) if time_rev else (worktree,):
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO, check=False)
         shutil.rmtree(root, ignore_errors=True)
 
-    entries = [e for g in plan(rev, list(sets)) for e in g]
+    entries = [e for g in plan(rev, list(sets), time_rev) for e in g]
     print(
         f"Runs: {a.runs} (medians; ratios are medians of per-repetition ratios of throughput). "
         f"{os.cpu_count()} CPUs; load average {started_load} at the start, {loadavg()} at the end. "
-        f"tailmerge: {code_identity(REPO, REPO / 'src' / 'tailmerge')}; before: {rev}. Peak RSS counts at least "
+        f"tailmerge: {code_identity(REPO, REPO / 'src' / 'tailmerge')}; before: {rev}"
+        f"{f' (time order: {time_rev})' if time_rev else ''}. Peak RSS counts at least "
         f"this process's own, {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB."
     )
     titles = {
@@ -472,7 +497,7 @@ def main() -> int:
         shape = f"{a.files} files x {data.lines_each:,} lines ({data.size / 1e6:.0f} MB, {data.lines:,} lines)"
         print(f"## {shape}{titles[key]}")
         print()
-        print("\n".join(table(results, [e for e in entries if e.dataset == key], data, rev)))
+        print("\n".join(table(results, [e for e in entries if e.dataset == key], data, rev, time_rev)))
     print()
     print(f"Time-ordered outputs byte for byte equal to sort -m's: {'yes' if same else 'NO'}.")
     if results.problems:

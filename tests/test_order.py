@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tailmerge.core import NO_TIME, Chunk, Release, SourceClock, TimedRun, TimeOrder, Window
+from tailmerge.core import NO_TIME, Chunk, Release, SourceClock, TimedRun, TimeOrder, TimeParser, Window
 
 
 def unit(source: int, n: int, time: float | None) -> TimedRun:
@@ -19,7 +19,11 @@ def runs(releases: list[Release]) -> list[tuple[int, list[Chunk]]]:
 
 
 def names(releases: list[Release]) -> list[bytes]:
-    return [c.data for _, chunks in runs(releases) for c in chunks]
+    """Each unit released, in order: as the runs give it (by the merged order's indexes), checked against
+    the lines a raw sink joins (sorted themselves)."""
+    out = [c.data for _, chunks in runs(releases) for c in chunks]
+    assert [line + b"\n" for r in releases for line in r.lines()] == out
+    return out
 
 
 sorted_times = st.lists(st.integers(0, 50), max_size=12).map(sorted)
@@ -130,3 +134,46 @@ def test_untimed_lines_take_the_time_before_them_and_the_window_keeps_by_it() ->
     b_end = data.index(b"b 8\n") + 4
     assert (kept.data, kept.end, kept.times) == (b"b 8\n  at y\n", b_end + 7, (8.0, None))
     assert run.times == [8.0, 8.0]
+
+
+def keyed(source: int, lines: list[bytes]) -> TimedRun:
+    """A run of ``lines`` (times at their start, one layout) keyed by their times' texts, as a clock makes it."""
+    found = TimeParser().keys_many(lines)
+    assert found is not None
+    keys, layout, ordered = found
+    data = b"".join(line + b"\n" for line in lines)
+    return TimedRun(Chunk(data, len(data)), None, keys, None, lines, layout, ordered, keys)
+
+
+def test_keyed_runs_turn_to_times_when_a_run_of_another_layout_comes() -> None:
+    order = TimeOrder(None)
+    for key in range(3):
+        order.add_source(key, 0.0)
+    a = [b"2026-11-25T21:00:0%dZ a%d" % (s, s) for s in (1, 3, 5)]
+    b = [b"2026-11-25T21:00:0%d.000Z b%d" % (s, s) for s in (2, 3)]  # another layout: milliseconds
+    c = [b"2026-11-25T22:00:03+01:00 c3"]  # 21:00:03 UTC
+    assert order.add(0, [keyed(0, a)], 0.0) + order.release(0.0) == []
+    assert order.keyed and order.held(0) == sum(len(x) + 1 for x in a)
+    assert order.add(1, [keyed(1, b)], 0.0) + order.release(0.0) == []  # source 2 has sent nothing yet
+    assert not order.keyed  # the held keys are times now
+    out = order.add(2, [keyed(2, c)], 0.0) + order.release(0.0)
+    order.end(0)
+    order.end(1)
+    order.end(2)
+    out += order.flush()
+    assert [line for r in out for line in r.lines()] == [a[0], b[0], a[1], b[1], c[0], a[2]]
+    assert [t for r in out for _, chunks in r.runs() for chunk in chunks for t in chunk.times or ()] == [
+        TimeParser().parse(line) for line in (a[0], b[0], a[1], b[1], c[0], a[2])
+    ]
+
+
+def test_keyed_runs_of_one_layout_merge_by_their_texts() -> None:
+    order = TimeOrder(None)
+    order.add_source(0, 0.0)
+    order.add_source(1, 0.0)
+    a = [b"2026-11-25T21:00:01.500Z a", b"2026-11-25T21:00:02.000Z a"]
+    b = [b"2026-11-25T21:00:01.500Z b", b"2026-11-25T21:00:01.250Z b"]  # equal to a's first; then back
+    out = order.add(0, [keyed(0, a)], 0.0) + order.add(1, [keyed(1, b)], 0.0) + order.flush()
+    assert order.keyed
+    # equal times: the lower source first; b's second line waits as if it had the time before it
+    assert [line for r in out for line in r.lines()] == [a[0], b[0], b[1], a[1]]

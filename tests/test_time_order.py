@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -55,6 +56,71 @@ def test_an_exact_time_merge_is_a_stable_sort_of_every_record(tmp_path_factory: 
     assert merged == [line for *_, line in sorted(everything)]
 
 
+OFFSETS = {"Z": 0, "+00:00": 0, "+01:00": 3600, "-0530": -19800}
+layouts = st.tuples(st.sampled_from([3, 3, 3, 0, 1, 6]), st.sampled_from(["Z", "Z", "+00:00", "+01:00", "-0530"]))
+
+
+def written(t: float, layout: tuple[int, str]) -> bytes:
+    """The time ``BASE + t`` as a logger of this layout (fraction digits, zone) writes it."""
+    digits, zone = layout
+    wall = datetime.fromtimestamp(BASE + t + OFFSETS[zone], UTC)
+    fraction = "." + wall.strftime("%f")[:digits] if digits else ""
+    return (wall.strftime("%Y-%m-%dT%H:%M:%S") + fraction + zone).encode()
+
+
+# per source: its layout, its times (in quarter seconds: equal times across sources are common), and
+# where it switches to another layout (None: it does not), and whether one line goes back in time
+keyed_sources = st.lists(
+    st.tuples(
+        layouts,
+        st.lists(st.integers(0, 24).map(lambda n: n / 4), min_size=1, max_size=40).map(sorted),
+        st.none() | st.tuples(st.integers(0, 20), layouts),
+        st.booleans(),
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(keyed_sources)
+def test_an_exact_merge_of_time_texts_is_a_stable_sort_by_time(
+    tmp_path_factory: pytest.TempPathFactory,
+    sources: list[tuple[tuple[int, str], list[float], tuple[int, tuple[int, str]] | None, bool]],
+) -> None:
+    """Sources whose times share a layout and zone are merged by the texts of their times (and any other
+    source by its times): the output is the stable sort by time (each source's own order kept, a line
+    earlier than the one before it waiting as if it had that one's time), in raw output and through the
+    API, whose lines carry their parsed times: equal times across sources, fractions of different widths,
+    a source that switches its layout midway, Z against +00:00."""
+    folder = tmp_path_factory.mktemp("keyed")
+    paths, everything, timed = [], [], {}
+    for k, (layout, times, switch, back) in enumerate(sources):
+        if back and len(times) > 2:
+            times[-1], times[-2] = times[-2], times[-1] - 1  # one line back in time
+        lines = []
+        for n, t in enumerate(times):
+            now = switch[1] if switch is not None and n >= switch[0] else layout
+            lines.append(written(t, now) + b" s%d %d\n" % (k, n))
+        path = folder / f"s{k}.log"
+        path.write_bytes(b"".join(lines))
+        paths.append(path)
+        parser, last = TimeParser(), -math.inf
+        for n, line in enumerate(lines):
+            own = parser.parse(line)
+            assert own is not None
+            timed[line] = own
+            last = max(last, own)
+            everything.append((last, k, n, line))
+    expected = [line for *_, line in sorted(everything)]
+    out = folder / "out.log"
+    tailmerge.merge(paths, out, follow=False, order="time")
+    assert file_lines(out) == expected
+    got = list(tailmerge.follow(paths, follow=False, order="time"))
+    assert [line.data for line in got] == expected
+    assert [line.time for line in got] == [timed[line] for line in expected]
+
+
 def test_no_follow_time_order_on_every_engine_with_untimed_first_lines(tmp_path: Path, engine: Engine) -> None:
     a, b = tmp_path / "a.log", tmp_path / "b.log"
     a_lines = write_log(a, [0, 2, 4], "a")
@@ -65,6 +131,26 @@ def test_no_follow_time_order_on_every_engine_with_untimed_first_lines(tmp_path:
     res = run_cli("follow", str(a), str(b), "--no-follow", "--order", "time", "--engine", engine, "-o", str(out))
     assert res.returncode == 0, res.stderr
     assert file_lines(out) == [b_lines[0], a_lines[0], b_lines[1], b_lines[2], a_lines[1], b_lines[3], a_lines[2]]
+
+
+def test_an_exact_merge_of_one_layout_on_every_engine_resumes_from_its_state(tmp_path: Path, engine: Engine) -> None:
+    # one layout and zone everywhere (ordered by the texts of the times); s0 and s2 share every time
+    paths, everything = [], []
+    for k in range(3):
+        times = [(2 * n + k % 2) / 1000 for n in range(5000)]
+        path = tmp_path / f"s{k}.log"
+        lines = write_log(path, times, f"s{k}")
+        paths.append(path)
+        everything += [(t, k, n, line) for n, (t, line) in enumerate(zip(times, lines, strict=True))]
+    out, state = tmp_path / "out.log", tmp_path / "state.db"
+    args = ("follow", *map(str, paths), "--no-follow", "--order", "time", "--engine", engine, "--state", str(state))
+    res = run_cli(*args, "-o", str(out))
+    assert res.returncode == 0, res.stderr
+    expected = [line for *_, line in sorted(everything)]
+    assert file_lines(out) == expected
+    res = run_cli(*args, "-o", str(out))  # every file was committed at its end: nothing more to write
+    assert res.returncode == 0, res.stderr
+    assert file_lines(out) == expected
 
 
 def test_since_and_until_keep_a_window_absolute_or_relative(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tailmerge.core import TimeParser, parse_tz, parse_when
+from tailmerge.core.timestamps import key_times
 
 NOW = calendar.timegm((2026, 11, 26, 12, 0, 0))  # a Thursday noon, UTC
 
@@ -499,3 +500,77 @@ def test_many_lines_are_timed_as_each_one_is(
     each, many = TimeParser(tz=UTC, now=NOW), TimeParser(tz=UTC, now=NOW)
     assert many.parse_many(lines) == list(map(each.parse, lines))
     assert many.parse_many(lines[:1] + lines) == list(map(each.parse, lines[:1] + lines))
+
+
+# the first of each list is the most likely (the sources then share a layout), the others less
+_FRACTIONS = [".123"] * 6 + ["", ".5", ".50", ".123456", ".1234567"]
+_ZONES = ["Z"] * 6 + ["+00:00", "+01:00", "-0530", "z", "", "+01", " +02:00"]
+_MINUTES = ["2026-11-25T23:5"] * 30 + ["2026-11-25T23:0"] * 10 + ["2026-11-26T00:0", "2026-02-29T1", "2026-11-25T24:0"]
+key_sources = st.lists(
+    st.tuples(
+        st.sampled_from(_FRACTIONS),
+        st.sampled_from(_ZONES),
+        st.lists(
+            st.tuples(
+                st.sampled_from(_MINUTES),
+                st.integers(0, 9),
+                st.sampled_from([*range(60)] * 4 + [60, 61]),
+                st.sampled_from([None] * 30 + [".5", "+00:00", "Z"]),  # this line's own fraction or zone
+            ),
+            min_size=1,
+            max_size=10,
+        ),
+    ),
+    min_size=1,
+    max_size=3,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(key_sources, st.sampled_from([" x", "x", "7 x", "", "00 x"]))
+def test_keys_order_as_the_times_they_stand_for(
+    sources: list[tuple[str, str, list[tuple[str, int, int, str | None]]]], after: str
+) -> None:
+    """Where ``keys_many`` keys lines by the text of their times, the keys of one layout compare as the
+    times ``parse`` gives (equal exactly when the times are), and stand for exactly those times; the
+    lines of sources keyed in one layout compare across them too."""
+    keyed: list[tuple[list[bytes], bytes]] = []
+    for frac, zone, parts in sources:
+        lines = []
+        for minute, m, sec, odd in parts:
+            f, z = (odd, zone) if odd is not None and odd[0] == "." else (frac, odd or zone)
+            lines.append(f"{minute}{m}:{sec:02d}{f}{z}{after}".encode())
+        each, many = TimeParser(tz=UTC, now=NOW), TimeParser(tz=UTC, now=NOW)
+        found = many.keys_many(lines)
+        if found is None:
+            continue
+        keys, layout, ordered = found
+        assert key_times(keys) == list(map(each.parse, lines))
+        assert ordered == (keys == sorted(keys))
+        keyed.append((keys, layout))
+    for _, layout in keyed:
+        pairs = [k for ks, other in keyed if other == layout for k in ks]
+        times = key_times(pairs)
+        for a, ta in zip(pairs, times, strict=True):
+            for b, tb in zip(pairs, times, strict=True):
+                assert (a < b) == (ta < tb) and (a == b) == (ta == tb), (a, b)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"2026-11-25T23:59:60.500Z x",  # a leap second: the parser reads the next minute's 00.5
+        b"2026-02-30T10:00:00Z x",  # not a date: no time
+        b"2026-11-25T24:00:00Z x",
+        b"2026-11-25T23:00:00.1234567Z x",  # 7 digits: distinct texts may be one float
+        b"2026-11-25T23:00:00+01 x",  # "+01" then "30" would be another zone
+        b"2026-11-25T23:00:00 x",  # local time: its texts do not order as its times across a change of offset
+        b"2026-11-25T23:00:00,123Z x",  # a comma fraction
+        b" 2026-11-25T23:00:00Z x",  # not at the very start
+    ],
+)
+def test_keys_only_where_texts_order_as_times(line: bytes) -> None:
+    good = b"2026-11-25T23:00:00Z x"
+    assert TimeParser(tz=UTC, now=NOW).keys_many([good, good]) is not None
+    assert TimeParser(tz=UTC, now=NOW).keys_many([line, line]) is None
+    assert TimeParser(tz=UTC, now=NOW).keys_many([good, line]) is None

@@ -92,12 +92,17 @@ class Merge:
             self.origins.extend(origins)
             if self.timing is not None:
                 now = time.monotonic()
+                # an exact merge orders by the texts of times while every source's are of one layout
+                keyed = None if self.order is None or self.order.lateness is not None else self._keyed
                 for o in origins:
-                    self._clocks[o.index] = SourceClock(self.timing.parser(), self.timing.window)
+                    self._clocks[o.index] = SourceClock(self.timing.parser(), self.timing.window, keyed)
                     self._news.append((o.index, now))
             for sink in self.sinks:
                 sink.add_sources(origins)
         return origins
+
+    def _keyed(self) -> bool:
+        return self.order is not None and self.order.keyed
 
     def _place(self, origin: Origin, chunks: list[Chunk] | Release) -> Handed:
         self._seq += 1
@@ -121,7 +126,7 @@ class Merge:
             self.last_activity = time.monotonic()
         runs = self._clocks[origin.index].runs(chunks)
         if self.order is None:
-            return [(origin, [r.piece(0, len(r.ends)) for r in runs])] if runs else []
+            return [(origin, [r.piece(0, len(r.times)) for r in runs])] if runs else []
         order, now = self._order(), time.monotonic()
         before = order.next_deadline()
         out = self._origins(order.add(origin.index, runs, now) + order.release(now))

@@ -5,6 +5,10 @@ Pure. Parsing line by line costs about 1.5 µs a line in Python, more than all t
 chunk's lines are checked against the layout of its first line as a whole (their heads, digits made
 zeros, equal the template) and timed with ``map`` over slices. The result equals ``TimeParser.parse`` of
 each line; a chunk the check does not clear exactly is left to it (None here).
+
+``iso_keys`` goes further for an exact merge: when a chunk's times share one layout and one zone, their
+texts order as their times do, so the text itself (a slice of each line) is the key to order by, and no
+time is computed at all (``core.timing``, ``core.order``).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from operator import add, itemgetter, sub
 
 from .zones import offset_of
 
-__all__ = ["iso_many"]
+__all__ = ["iso_keys", "iso_many"]
 
 _ZEROS = bytes.maketrans(b"123456789", b"000000000")
 # after a time with no zone: what could make the parser read it otherwise (more digits, a fraction, a
@@ -78,6 +82,61 @@ def iso_many(
     if offset:  # x - 0 is x: UTC ("Z") skips the pass
         times = map(sub, times, repeat(offset))
     return list[float | None](times)
+
+
+# a zone that ends the time whatever follows it: Z, or an offset with its minutes (not "+01", which
+# "+0130" would extend, nor " UTC", which needs a word boundary after it)
+_WHOLE_ZONE = re.compile(rb"[Zz]|[+-]\d\d:?\d\d")
+_DIGITS = frozenset(b"0123456789")
+# columns of the time whose digit the regex bounds (month, day, hour and minute tens), and what it allows
+_BOUNDED = ((5, b"01"), (8, b"0123"), (11, b"012"), (14, b"012345"))
+_MINUTE_TENS = frozenset(b"012345")
+_KEY_FRACTION_MAX = 6  # µs: distinct texts of one layout are distinct floats (7 digits may round together)
+
+
+def iso_keys(
+    lines: list[bytes], match: re.Match[bytes] | None, minute_epoch: Callable[[bytes, bool], float | None]
+) -> tuple[list[bytes], bytes, bool] | None:
+    """Each line's time text as its key to order by, when every line starts with a time in the first one's
+    layout and zone, in a form whose texts order exactly as ``TimeParser.parse`` times them; else None.
+
+    Returns the keys, the layout (the first time with its digits made zeros, but for the zone's, which
+    are kept: keys of two runs compare only when their layouts are equal) and whether the keys are in
+    order. The form: seconds (not 60, which the parser reads as the next minute's 00), a dot fraction of
+    at most 6 digits, a zone that no text after it can change (``Z``, ``+01:00``, ``+0100``); every date
+    and hour a real one (the parser gives a line with a time that is not one none)."""
+    if match is None or match.start() or match.group(2) is None or match.group(3) is not None:
+        return None
+    zone_start, end = match.span(4)
+    (sec_start, sec_end), zone = match.span(2), match.group(4)
+    if not _WHOLE_ZONE.fullmatch(zone) or sec_end - sec_start > 3 + _KEY_FRACTION_MAX:
+        return None
+    n = len(lines)
+    keys = list(map(itemgetter(slice(0, end)), lines))
+    joined = b"".join(keys)
+    head = keys[0]
+    if len(joined) != end * n or joined.translate(_ZEROS) != head.translate(_ZEROS) * n:
+        return None  # a line with another layout, no time, or shorter than the time
+    for column in range(zone_start, end):
+        if head[column] in _DIGITS and joined[column::end].strip(head[column : column + 1]):
+            return None  # another offset
+    ordered = keys == sorted(keys)  # a sort of sorted keys is one comparison each, faster than map(le)
+    last = keys[-1]
+    if ordered and head[:13] == last[:13] and last[14] in _MINUTE_TENS:
+        # in order within one hour: every line has the first one's date and hour (which the regex took),
+        # and minutes up to the last one's; only the seconds (not 60 or more) are left to check
+        bounded: tuple[tuple[int, bytes], ...] = ((sec_start, b"012345"),)
+        minutes = {head[:16]}
+    else:
+        bounded = (*_BOUNDED, (sec_start, b"012345"))
+        minutes = set(map(itemgetter(slice(0, 16)), keys))
+    for column, allowed in bounded:
+        if joined[column::end].strip(allowed):  # a digit the regex does not allow there (or seconds 60)
+            return None
+    for minute in minutes:
+        if minute_epoch(minute, True) is None:
+            return None  # not a date: the parser says so line by line
+    return keys, head.translate(_ZEROS)[:zone_start] + zone, ordered
 
 
 class _Seconds(dict[bytes, float]):

@@ -16,6 +16,11 @@ Two modes:
 A unit with no time of its own takes the time of the unit before it in its source (the first ones of a
 file with no time go first); a unit earlier than the one before it in its source is held as if it had
 that one's time, so that each source's units stay in their order.
+
+Keys: an exact merge orders by the text of each time while every run is keyed in one layout
+(``core.timing.TimedRun``); the first run that is not (another layout or zone, a line without a time,
+a time the text would misorder) turns every key held, and every watermark, into the time it stands for,
+and the order compares times from then on (one way: it never goes back to texts).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from itertools import islice
 from operator import le
 
 from .release import Release, Segment
-from .timing import NO_TIME, TimedRun
+from .timing import NO_TIME, Key, TimedRun
 
 __all__ = ["Release", "TimeOrder"]
 
@@ -40,7 +45,7 @@ class _Queue:
 
     runs: deque[TimedRun] = field(default_factory=deque)
     pos: int = 0
-    last_time: float = NO_TIME  # the time of its last unit (its watermark): it will not go back before it
+    last_time: Key = NO_TIME  # the time of its last unit (its watermark): it will not go back before it
     last_arrival: float = 0.0
     held: int = 0  # bytes
     added: int = 0  # units queued so far
@@ -54,8 +59,11 @@ class _Arrival:
 
     at: float
     key: int
-    last_time: float
+    last_time: Key
     upto: int  # the source's ``added`` count after them
+
+
+_TIMES = b"times"  # the order compares times (not a layout: a layout is the text of a time)
 
 
 class TimeOrder:
@@ -66,12 +74,21 @@ class TimeOrder:
         self._queues: dict[int, _Queue] = {}
         self._waiting = 0  # sources with units queued
         self._arrivals: deque[_Arrival] = deque()  # live mode: the oldest first
-        self._released_time = NO_TIME
+        self._released_time: Key = NO_TIME
+        # what keys are: None (no run yet), a layout (the texts of times in it), or _TIMES
+        self._layout: bytes | None = None if lateness is None else _TIMES
+        self._bottom: Key = NO_TIME  # lower than any key: the watermark of a source with no time yet
+        self._top: Key = math.inf  # higher than any key
         self.late = 0
         """Units that came after later ones had been released (live mode)."""
 
+    @property
+    def keyed(self) -> bool:
+        """Whether runs keyed by their times' texts are still welcome (else they are timed as they come)."""
+        return self._layout is not _TIMES
+
     def add_source(self, key: int, now: float) -> None:
-        self._queues[key] = _Queue(last_arrival=now)
+        self._queues[key] = _Queue(last_time=self._bottom, last_arrival=now)
         if any(k > key for k in self._queues):  # releases go through the sources in key order
             self._queues = dict(sorted(self._queues.items()))
 
@@ -94,10 +111,13 @@ class TimeOrder:
         q.last_arrival = now
         late: list[Segment] = []
         for run in runs:
+            if run.layout != self._layout if run.layout is not None else self._layout is not _TIMES:
+                self._align(run)
             times = run.times
             # a unit earlier than the one before it in its source waits as if it had that one's time
-            if times[0] < q.last_time or not all(map(le, times, islice(times, 1, None))):
+            if times[0] < q.last_time or not (run.ordered or all(map(le, times, islice(times, 1, None)))):
                 last = q.last_time
+                times = run.times = list(times)  # a keyed run's keys stay as they were (its own times)
                 for i, t in enumerate(times):
                     last = times[i] = t if t > last else last
             q.last_time = times[-1]
@@ -106,11 +126,11 @@ class TimeOrder:
                 # later units were released already: holding these cannot put them back in place
                 start = bisect_left(times, self._released_time)
                 self.late += start
-                late.append(Segment(run, 0, start))
+                late.append(Segment.of(run, 0, start))
                 if start == len(times):
                     continue
                 q.pos = start  # the run is queued from its first unit on time
-                q.held -= run.ends[start - 1]
+                q.held -= late[-1].finish
             if not q.runs:
                 self._waiting += 1
             q.runs.append(run)
@@ -128,7 +148,7 @@ class TimeOrder:
         # source that blocks may still send units from its last time on, so the first of their (last time,
         # key) bounds what goes (inclusive: only that source has its key). Equal times: the source given
         # first goes first. Live mode: a unit whose lateness ran out goes, and every unit up to its time.
-        bound_time, bound_key = math.inf, math.inf
+        bound_time, bound_key = self._top, math.inf
         for key, q in self._queues.items():
             if q.last_time < bound_time and self._blocks(q, now):  # in key order: the first of equal times
                 bound_time, bound_key = q.last_time, key
@@ -143,13 +163,10 @@ class TimeOrder:
                     parts.append((key, segments))
         if not parts:
             return []
-        self._released_time = max(self._released_time, max(times))
-        order = None
-        if len(parts) > 1:
-            # one C-level stable sort of the parts' times, concatenated in key order: equal times keep
-            # the lower key first and each source's own order
-            order = sorted(range(len(times)), key=times.__getitem__)
-        return [Release(parts, order)]
+        if self.lateness is not None:  # what comes later than this is late (live mode)
+            self._released_time = max(self._released_time, max(times))
+        # sorted when asked (by one C-level stable sort of the parts' times, concatenated in key order)
+        return [Release(parts, times if len(parts) > 1 else None)]
 
     def _take(
         self, q: _Queue, cut: Callable[[list[float], float, int], int], bound: float, expired: float, times: list[float]
@@ -159,13 +176,16 @@ class TimeOrder:
         while q.runs:
             run = q.runs[0]
             pos = q.pos
-            stop = max(cut(run.times, bound, pos), bisect_right(run.times, expired, pos))
+            stop = cut(run.times, bound, pos)
+            if self.lateness is not None:
+                stop = max(stop, bisect_right(run.times, expired, pos))
             if stop == pos:
                 break
-            segments.append(Segment(run, pos, stop))
+            segment = Segment.of(run, pos, stop)
+            segments.append(segment)
             times += run.times[pos:stop]
             q.released += stop - pos
-            q.held -= run.ends[stop - 1] - (run.ends[pos - 1] if pos else 0)
+            q.held -= segment.finish - segment.begin
             if stop < len(run.times):
                 q.pos = stop
                 break
@@ -188,6 +208,31 @@ class TimeOrder:
             return None
         self._drop_released()
         return self._arrivals[0].at + self.lateness if self._arrivals else None
+
+    # -- keys ------------------------------------------------------------------------------------
+
+    def _align(self, run: TimedRun) -> None:
+        """Make ``run``'s keys comparable with the held ones: the first keyed run sets the layout; a run of
+        another layout or timed already turns the order to times (and ``run`` with it)."""
+        if self._layout is None and run.layout is not None:  # the first run: nothing held, no watermark
+            self._layout, self._bottom, self._top = run.layout, b"", b"\xff"  # time texts are ASCII
+            self._released_time = b""
+            for q in self._queues.values():
+                q.last_time = b""
+            return
+        if self._layout is not _TIMES:
+            from .timestamps import key_times
+
+            def timed(key: Key) -> Key:
+                return key_times([key])[0] if isinstance(key, bytes) else key
+
+            self._layout, self._bottom, self._top = _TIMES, NO_TIME, math.inf
+            self._released_time = timed(self._released_time)
+            for q in self._queues.values():
+                q.last_time = timed(q.last_time)
+                for held in q.runs:
+                    held.to_floats()
+        run.to_floats()
 
     # -- what holds units back ------------------------------------------------------------------
 

@@ -9,19 +9,20 @@ keeps to it. The hot path is one compiled regex and a dict: the epoch of each mi
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
 
+from .epochs import epoch_millis, epoch_seconds, json_number
 from .zones import CACHE_MAX, DAY, LOCAL, aware, epoch_of, format_regex, offset_of, parse_tz, parse_when, remember
 
-__all__ = ["TimeParser", "parse_tz", "parse_when"]  # the zone functions live in core.zones
+__all__ = ["TimeParser", "key_times", "parse_tz", "parse_when"]  # the zone functions live in core.zones
 
 _MONTH_NAMES = (b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec")
 _MONTHS = {name: number for number, name in enumerate(_MONTH_NAMES, 1)}
 _MON = b"(" + b"|".join(_MONTH_NAMES) + b")"
-_LOW, _HIGH = 946684800, 4102444800  # 2000-01-01 and 2100-01-01 UTC: the plausible epoch seconds
 
 # Optional parts are written (?:x|), not (?:x)?: sre runs a branch much faster than a repeat of a group.
 # Seconds, a dot fraction read with them by one float(), or a comma fraction (Python's logging) apart.
@@ -42,9 +43,6 @@ _CLF_TIME = rb"((\d\d)/" + _MON + rb"/(\d{4}):([0-2]\d):([0-5]\d)):" + _SECONDS 
 _CLF = re.compile(rb"\[" + _CLF_TIME + rb"\]")
 _CLF_BARE = re.compile(rb"[ \t]*" + _CLF_TIME)  # as a --time-regex may cut it out of its brackets
 _CLF_REACH = 160  # the bracket may follow a host and ident (about 100 bytes), then the time itself
-# 9-10 digits of seconds or 12-13 of milliseconds (9 and 12 only from 2000 to 2001), read by float()
-_EPOCH_S = re.compile(rb"[ \t]*\d{9,10}(?:[.,]\d+|)\b")
-_EPOCH_MS = re.compile(rb"[ \t]*\d{12,13}(?:[.,]\d+|)\b")
 # the first time field and its value if simple (a string without escapes, a number); groups: string, number
 _JSON_FIELD = re.compile(
     rb'"(?:time|timestamp|ts|@timestamp)"\s*:\s*(?:"([^"\\]*)"|(-?\d+(?:\.\d+|)(?:[eE][+-]?\d+|))|)'
@@ -114,8 +112,8 @@ class TimeParser:
         self._families: dict[str, Callable[[bytes], float | None]] = {
             "iso": self._iso,
             "syslog": self._syslog,
-            "epoch": _epoch,
-            "epoch_ms": _epoch_ms,
+            "epoch": epoch_seconds,
+            "epoch_ms": epoch_millis,
             "json": self._json,
             "clf": self._clf if time_regex is None else self._clf_text,
         }
@@ -163,6 +161,16 @@ class TimeParser:
             if times is not None:
                 return times
         return list(map(self.parse, lines))
+
+    def keys_many(self, lines: list[bytes]) -> tuple[list[bytes], bytes, bool] | None:
+        """The texts of the lines' times as keys to order by, if they can be (``core.isobulk.iso_keys``)."""
+        if self.family is None and lines:
+            self.parse(lines[0])  # the first line with a time finds the family, as parse_many does
+        if self.family != "iso" or self._regex is not None or not lines:
+            return None
+        from .isobulk import iso_keys
+
+        return iso_keys(lines, _ISO.match(lines[0]), self._iso_minute)
 
     def _iso_minute(self, minute: bytes, zoned: bool) -> float | None:
         cache = self._utc if zoned else self._wall
@@ -288,7 +296,7 @@ class TimeParser:
         text, number = field.groups()
         # the fast path reads a flat object; a brace before the key may be a nested object: parse it all
         if (text is not None or number is not None) and line.find(b"{", 1, field.start()) < 0:
-            return self._json_text(text) if text is not None else _json_number(float(number))
+            return self._json_text(text) if text is not None else json_number(float(number))
         try:
             record = json.loads(line)
         except (ValueError, RecursionError):
@@ -300,7 +308,7 @@ class TimeParser:
                 if isinstance(field, str):
                     return self._json_text(field.encode())
                 if isinstance(field, int | float) and not isinstance(field, bool):
-                    return _json_number(float(field))
+                    return json_number(float(field))
                 return None
         return None
 
@@ -309,7 +317,7 @@ class TimeParser:
         if stamp is not None:
             return stamp
         try:
-            return _json_number(float(text))
+            return json_number(float(text))
         except ValueError:
             return None
 
@@ -370,28 +378,13 @@ class TimeParser:
         return self._in_year(key, when.month, seconds, stamp)
 
 
-def _epoch(line: bytes) -> float | None:
-    match = _EPOCH_S.match(line)
-    if match is None:
-        return None
-    value = float(match.group().replace(b",", b"."))  # float() skips the blanks before
-    return value if _LOW <= value < _HIGH else None
+_KEYS = TimeParser()  # times the keys of keys_many: each a zoned ISO time, which no parser state changes
+_KEYS.parse(b"2000-01-01T00:00:00Z")  # its family fixed now, not by whichever thread first uses it
 
 
-def _epoch_ms(line: bytes) -> float | None:
-    match = _EPOCH_MS.match(line)
-    if match is None:
-        return None
-    value = float(match.group().replace(b",", b".")) / 1000
-    return value if _LOW <= value < _HIGH else None
-
-
-_SCALES = tuple((_LOW * scale, _HIGH * scale, scale) for scale in (1.0, 1e3, 1e6, 1e9))
-
-
-def _json_number(value: float) -> float | None:
-    """Epoch seconds from a number of seconds, ms, µs or ns, told apart by magnitude."""
-    for low, high, scale in _SCALES:
-        if low <= value < high:
-            return value / scale
-    return None
+def key_times(keys: list[bytes]) -> list[float]:
+    """The times of keys from ``TimeParser.keys_many`` (each parsed as its line was; b"": ``-inf``)."""
+    times = _KEYS.parse_many(keys)
+    if None in times:  # only b"", the watermark of a source with no time yet (core.order)
+        return [-math.inf if t is None else t for t in times]
+    return times  # type: ignore[return-value]
