@@ -15,6 +15,7 @@ import pytest
 import redis
 
 from tailmerge import ENGINES
+from tailmerge import merge as tailmerge_merge
 from tailmerge.cli import cli
 
 from .conftest import PY, run_cli, tailmerge, verify_ok, wait_for, writer
@@ -230,6 +231,30 @@ def test_a_server_stopped_and_started_mid_run_loses_and_doubles_nothing(tmp_path
         srv.stop()
 
 
+@pytest.mark.parametrize("engine", ["threads", "asyncio"])
+def test_ctrl_c_while_an_ended_run_waits_for_an_absent_server_gives_up(tmp_path: Path, engine: str) -> None:
+    # the run ends by itself (idle) with a line not shipped: nothing but a signal ends the wait for the server
+    srv = RedisServer(tmp_path / "redis").start()
+    try:
+        log = tmp_path / "a.log"
+        log.write_bytes(b"first\n")
+        shipper = _shipper([log], srv.url("s"), engine, "--idle-exit", "1")
+        client = srv.client()
+        wait_for(lambda: client.xlen("s") == 1, what="the first line shipped")
+        srv.stop()
+        with log.open("ab") as f:
+            f.write(b"second\n")
+        time.sleep(2.5)  # idle after a second: the run has ended, its last line waits for the server
+        assert shipper.poll() is None
+        shipper.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        _, err = shipper.communicate(timeout=15)
+        assert time.monotonic() - started < 3.0, err.decode()
+        assert shipper.returncode == 1 and b"not shipped" in err, err.decode()
+    finally:
+        srv.stop()
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_a_reader_follows_a_stream_merged_with_a_file_labelled_by_host_and_path(
     server: RedisServer, stream: str, tmp_path: Path, engine: str
@@ -305,3 +330,14 @@ def test_standard_input_is_shipped_too(server: RedisServer, stream: str) -> None
     shipped = entries(server.client(), stream)
     assert [e[b"line"] for e in shipped] == [b"one\n", b"two\n", b"no newline\n"]
     assert {(e[b"path"], e[b"file"]) for e in shipped} == {(b"-", b"")}
+
+
+def test_the_api_refuses_a_redis_output_instead_of_making_a_folder_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "a.log"
+    log.write_bytes(b"x\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="for the command line"):
+        tailmerge_merge([log], "redis://127.0.0.1:6379/s", follow=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.log"]

@@ -83,6 +83,9 @@ def prepare_merge(
         raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
     args = as_paths(paths)
     target = output if isinstance(output, Output) else os.fspath(output) if output is not None else None
+    if isinstance(target, str) and target.startswith(("redis://", "rediss://")):
+        # a path would be made of it (a folder named "redis:"): shipping is the command line's
+        raise ValueError(f"{target}: a Redis output is for the command line (tailmerge follow ... -o {target})")
     if isinstance(target, Output) and state is not None:
         raise ValueError("state= needs the output as a path (it checks and trims the file before opening it)")
     if not isinstance(target, Output):

@@ -41,6 +41,8 @@ SHIP_AHEAD = 8 << 20  # bytes of lines queued while the server is slow or away, 
 TICK = 0.25  # seconds between looks for files opened or finished (their positions are committed alone)
 BACKOFF = (0.1, 2.0)  # first and longest wait between tries while the server is away
 GIVE_UP_WAIT = 3.0  # seconds a shipper told to give up may take to leave (a reply under way)
+SIGNAL_LOOK = 0.2  # how often a finish with no time limit looks for a signal (only while the server is slow)
+SIGNAL_GRACE = 0.8  # then what a signal leaves the shipper, as a stop's grace does
 
 Item = tuple[Sequence[Handed], "Mark"]
 
@@ -100,11 +102,21 @@ class RedisSink:
         """Ship what is queued; after ``timeout`` (a signal's grace) give up waiting for an absent server.
         Returns the bytes of lines not shipped (their positions are not committed: read again next time)."""
         self._queue.end()
-        if not self._ended.wait(timeout):
+        if not self._wait_shipped(timeout):
             self._give_up.set()
             self._queue.release()
             self._ended.wait(GIVE_UP_WAIT)
         return self.unshipped
+
+    def _wait_shipped(self, timeout: float | None) -> bool:
+        """Wait until all is shipped, at most ``timeout``; with none, until a signal asks to stop (the run
+        has ended, so nothing else makes it: ``--no-follow`` with the server away would wait forever)."""
+        if timeout is not None:
+            return self._ended.wait(timeout)
+        while not self._ended.wait(SIGNAL_LOOK):
+            if self._token is not None and self._token.requested is not None:
+                return self._ended.wait(SIGNAL_GRACE)
+        return True
 
     @property
     def unshipped(self) -> int:
