@@ -6,6 +6,7 @@ import os
 import random
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -282,6 +283,36 @@ def test_a_reader_follows_a_stream_merged_with_a_file_labelled_by_host_and_path(
     # labels as for files: the shortest that tells the sources apart (the host shows when paths clash)
     assert [row for row in rows if row[0] == "shipped.log"] == [["shipped.log", "first"], ["shipped.log", "second"]]
     assert ["local.log", "here"] in rows
+
+
+def test_a_reader_reads_no_further_ahead_than_the_merge_takes(
+    server: RedisServer, stream: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tailmerge.sources import stream as stream_module
+    from tailmerge.streams.address import parse_address
+    from tailmerge.watch import Watcher
+
+    shipped = tmp_path / "shipped.log"
+    shipped.write_bytes(b"".join(b"line %05d %s\n" % (i, b"x" * 80) for i in range(5000)))  # 5,000 x 92 bytes
+    res = run_cli("follow", "--no-follow", str(shipped), "-o", server.url(stream), "--host-name", "web1")
+    assert res.returncode == 0, res.stderr.decode()
+    monkeypatch.setattr(stream_module, "READ_AHEAD", 10_000)
+    source = stream_module.StreamSource(parse_address(server.url(stream)), follow=False)
+    woken = threading.Event()
+    source.watch(Watcher(), woken)
+    try:
+        wait_for(lambda: source.entries > 0, what="the first read")
+        time.sleep(0.5)  # unbounded, the reader would have read all 5,000 by now
+        assert source.entries <= stream_module.READ_COUNT + 200, source.entries  # one read past the bound
+        got = 0
+        deadline = time.monotonic() + 20
+        while not source.ended and time.monotonic() < deadline:  # the merge takes: the reader goes on
+            got += sum(c.data.count(b"\n") for c in source.step())
+            woken.wait(0.5)
+            woken.clear()
+        assert got == 5000
+    finally:
+        source.finish(False)
 
 
 def test_two_hosts_ship_into_one_stream_and_a_reader_in_a_group_merges_them_once(

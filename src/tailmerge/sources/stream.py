@@ -32,6 +32,7 @@ READ_COUNT = 1000  # entries per XREAD
 BLOCK_MS = 1000  # an XREAD waits this long for new entries, then the reader looks at the stop
 GROUP_BLOCK_MS = 200  # in a group, shorter: acknowledgements go out between two reads
 BACKOFF = (0.1, 2.0)
+READ_AHEAD = 8 << 20  # bytes of lines read and not yet stepped before the reader waits (backpressure)
 
 
 @dataclass(slots=True)
@@ -62,6 +63,8 @@ class StreamSource:
         self._stepped: list[bytes] = []  # ids of the last step's lines: handed over when the next is asked
         self._acks: list[bytes] = []  # ids whose lines were handed over, for the reader to acknowledge
         self._lock = threading.Lock()
+        self._room = threading.Condition(self._lock)  # the reader waits here while READ_AHEAD is held
+        self._held = 0
         self._lines: list[tuple[str, bytes, int, bytes]] = []
         self._eof = False
         self._error: Exception | None = None
@@ -105,6 +108,7 @@ class StreamSource:
                     if last is None or (group is None and _id(last) <= _id(self.last_id)):
                         return self._end()
                 self._acknowledge(client)
+                self._wait_room()
                 block = (BLOCK_MS if group is None else GROUP_BLOCK_MS) if self._follow and cursor != b"0" else None
                 lines, after = xread_lines(client, self.address.stream, cursor, READ_COUNT, block, group)
             except Exception as e:
@@ -125,6 +129,7 @@ class StreamSource:
             if lines:
                 with self._lock:
                     self._lines += lines
+                    self._held += sum(len(line) for _, line, _, _ in lines)
                     self.entries += len(lines)
                 self.last_id = after
                 self._wake()
@@ -136,6 +141,13 @@ class StreamSource:
                 return self._end()  # nothing new for the group: read to the end
             if last is not None and _id(self.last_id) >= _id(last):
                 return self._end()
+
+    def _wait_room(self) -> None:
+        """While the merge has not taken READ_AHEAD bytes read (a slow output, a stalled reader of it),
+        read no more: the stream keeps them, not this process."""
+        with self._room:
+            while self._held > READ_AHEAD and not self._leave.is_set():
+                self._room.wait(BLOCK_MS / 1000)  # woken by a step, or looks at the stop every second
 
     def _acknowledge(self, client: redis.Redis) -> None:
         if self._group is None:
@@ -159,6 +171,8 @@ class StreamSource:
     def step(self) -> list[Chunk]:
         with self._lock:
             lines, self._lines = self._lines, []
+            self._held = 0
+            self._room.notify()
             eof, error = self._eof, self._error
             if self._group is not None:  # asked again: the last step's lines were handed over (written)
                 self._acks += self._stepped
