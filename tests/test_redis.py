@@ -372,3 +372,12 @@ def test_the_api_refuses_a_redis_output_instead_of_making_a_folder_of_it(
     with pytest.raises(ValueError, match="for the command line"):
         tailmerge_merge([log], "redis://127.0.0.1:6379/s", follow=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.log"]
+
+
+def test_the_redis_demo_ships_two_hosts_and_reads_them_back_verified(server: RedisServer) -> None:
+    res = run_cli("demo", "--redis", server.url("demo"), "--seconds", "1", "--files", "2", timeout=90)
+    said = res.stdout.decode()
+    assert res.returncode == 0, said + res.stderr.decode()
+    assert "web1/service1.log | web1 service1.log" in said and "web2 service2.log" in said  # the reader, live
+    assert "each exactly once and in order" in said, said
+    assert server.client().keys("*demo*") == []  # its stream and positions are deleted after
