@@ -14,7 +14,19 @@ import os
 import stat
 import time
 
-from ..core import DEFAULT_MAX_LINE_BYTES, FINGERPRINT_BYTES, Change, Chunk, Framing, Identity, follow_path, look
+from ..core import (
+    DEFAULT_MAX_LINE_BYTES,
+    FINGERPRINT_BYTES,
+    Change,
+    Chunk,
+    Framing,
+    Identity,
+    LineFramer,
+    Span,
+    follow_path,
+    look,
+)
+from ..core.framing import SPAN_TAIL as _SPAN_TAIL
 from .copytruncate import find_copy
 from .generation import Generation
 from .ledger import FileRead, Ledger
@@ -22,11 +34,14 @@ from .limits import fd_limit_message
 from .moved import resume_saved
 from .start import Start
 
-__all__ = ["Source"]
+__all__ = ["FileHandle", "Source"]
+
+Lines = Chunk | Span
 
 log = logging.getLogger("tailmerge")
 
 READ_SIZE = 1 << 20
+SPAN_TAIL = _SPAN_TAIL  # bytes at a window's end read for its last newline (looked up per step: tests shrink it)
 
 
 class Source:
@@ -104,9 +119,9 @@ class Source:
         if self._current is None and not self.closed:
             self._open()
 
-    def step(self) -> list[Chunk]:
+    def step(self) -> list[Lines]:
         """Read what is new now and return its complete lines (possibly none). Never blocks on waiting."""
-        out: list[Chunk] = []
+        out: list[Lines] = []
         if self.closed:
             return out
         now = time.monotonic()
@@ -127,14 +142,14 @@ class Source:
                 out.extend(gen.framer.release())  # quiet for the timeout: the record is complete
         return out
 
-    def finish(self, complete: bool) -> list[Chunk]:
+    def finish(self, complete: bool) -> list[Lines]:
         """The source is done: close every file.
 
         ``complete`` (the input was read to its end: ``--no-follow``): a final line without a newline is
         emitted with one added (unless a state keeps it for a later run, when it is whole). Otherwise (a
         stop) it stays unread and one warning names it; so does a held record when a state resumes it.
         """
-        out: list[Chunk] = []
+        out: list[Lines] = []
         if self.closed:
             return out
         keep = self._ledger is not None and self._ledger.resumable
@@ -232,19 +247,40 @@ class Source:
 
     # -- reading --------------------------------------------------------------------------------
 
-    def _read(self, gen: Generation, out: list[Chunk]) -> bool:
+    def _read(self, gen: Generation, out: list[Lines]) -> bool:
         """Read what is new in one file into ``out``; return whether anything was read."""
         try:
             size = os.fstat(gen.fd).st_size
         except OSError as e:  # pragma: no cover - fstat on an open fd fails only on I/O errors
             self._report(f"cannot stat: {e.strerror}")
             return False
+        cut = bool(gen.spans) and self._moved_short(gen)
+        if cut:  # truncated under a span, perhaps written again since: read on from the copy, then anew
+            self._truncated(gen, size, out)
         if size == gen.pos:
-            return False
+            return cut
         change = look(gen.pos, size, starts_same=self._same_start(gen, size))
         if change in (Change.TRUNCATED, Change.REWRITTEN):
             self._truncated(gen, size, out)
         want = min(size - gen.pos, self._framing.step_budget)
+        spans = self._framing.spans
+        if spans is not None and spans.on and isinstance(gen.framer, LineFramer):
+            got = self._read_spans(gen, gen.framer, gen.pos + want, size, out)
+        else:
+            got = self._read_bytes(gen, want, out)
+        if got:
+            gen.grew_at = time.monotonic()
+            if len(gen.fingerprint) < FINGERPRINT_BYTES:
+                self._take_fingerprint(gen)
+            if gen.framer.oversized:
+                self._warn_once(f"a line is longer than --max-line-bytes {self._max_line_bytes}; emitting it in pieces")
+            if gen.framer.cut_records:
+                m = self._framing.max_record_bytes
+                self._warn_once(f"a record is longer than --max-record-bytes {m}; emitting it as it is, marked cut")
+        return got > 0
+
+    def _read_bytes(self, gen: Generation, want: int, out: list[Lines]) -> int:
+        """Read up to ``want`` new bytes of one file into its framer; return how many were read."""
         got = 0
         while got < want:
             try:
@@ -257,16 +293,67 @@ class Source:
             got += len(data)
             gen.pos += len(data)
             out.extend(gen.framer.feed(data))
-        if got:
-            gen.grew_at = time.monotonic()
-            if len(gen.fingerprint) < FINGERPRINT_BYTES:
-                self._take_fingerprint(gen)
-            if gen.framer.oversized:
-                self._warn_once(f"a line is longer than --max-line-bytes {self._max_line_bytes}; emitting it in pieces")
-            if gen.framer.cut_records:
-                m = self._framing.max_record_bytes
-                self._warn_once(f"a record is longer than --max-record-bytes {m}; emitting it as it is, marked cut")
-        return got > 0
+        return got
+
+    def _read_spans(self, gen: Generation, framer: LineFramer, stop: int, size: int, out: list[Lines]) -> int:
+        """The new bytes of one file up to ``stop`` as spans: only the end of each window of
+        ``--max-line-bytes`` is read, to find where its lines end (``LineFramer.spans``); the output's
+        kernel moves the rest. What the framer must see (a held line, a line longer than a window's tail)
+        is read as before. Return how many bytes were taken."""
+        start = gen.pos
+        if gen.slow_at == gen.pos:  # the step before found a long line here: the framer decides
+            gen.slow_at = -1
+            return self._read_bytes(gen, stop - gen.pos, out)
+        try:
+            if framer.pending:  # complete the held line first, from the head of what is new
+                chunks, used = framer.complete(os.pread(gen.fd, min(SPAN_TAIL, stop - gen.pos), gen.pos))
+                out.extend(chunks)
+                gen.pos += used
+                if not used:
+                    return gen.pos - start
+                if framer.pending:  # a line longer than the head: the framer reads on (a step reads all)
+                    return gen.pos - start + self._read_bytes(gen, stop - gen.pos, out)
+            scan = framer.spans(stop, SPAN_TAIL)
+            while (window := scan.want()) is not None:
+                lo, hi = window
+                scan.give(os.pread(gen.fd, hi - lo, lo))
+        except OSError as e:
+            self._report(f"read failed: {e.strerror}")
+            return gen.pos - start
+        if scan.end > gen.pos:
+            try:
+                if len(gen.fingerprint) < FINGERPRINT_BYTES:
+                    self._take_fingerprint(gen)
+                handle = FileHandle(gen.fd, gen.fingerprint)
+            except OSError:  # no descriptor left for it: read the bytes instead
+                return gen.pos - start + self._read_bytes(gen, stop - gen.pos, out)
+            out.append(Span(gen.pos, scan.end, gen.identity, handle))
+            gen.spans.append(handle)
+            framer.passed(scan.end)
+            gen.pos = scan.end
+            if scan.slow:  # read on the next step: no bytes after a span in one step (see _moved_short)
+                gen.slow_at = gen.pos
+                return gen.pos - start
+        if scan.slow or (gen.pos == start and stop < size):
+            return gen.pos - start + self._read_bytes(gen, stop - gen.pos, out)
+        if gen.pos < stop and stop == size:  # a partial line ends the file: held, from the bytes seen
+            rest = scan.seen[gen.pos - scan.seen_at :]
+            out.extend(framer.feed(rest))
+            gen.pos += len(rest)
+        return gen.pos - start
+
+    def _moved_short(self, gen: Generation) -> bool:
+        """The spans handed over since the last look have been written (a hand-over returns once its batch
+        is): one the output found cut short (its file truncated meanwhile) makes its lines unread again.
+        Nothing read as bytes follows a span in its step, so nothing after it went out twice."""
+        short = min((h.short for h in gen.spans if h.short >= 0), default=-1)
+        gen.spans.clear()
+        if short < 0:
+            return False
+        gen.framer.reset(short)  # a held line after it comes again too
+        gen.pos = short
+        gen.slow_at = -1
+        return True
 
     def _warn_once(self, message: str) -> None:
         if message not in self._warned:
@@ -291,7 +378,7 @@ class Source:
         except OSError:
             return True
 
-    def _truncated(self, gen: Generation, size: int, out: list[Chunk]) -> None:
+    def _truncated(self, gen: Generation, size: int, out: list[Lines]) -> None:
         recovered = self._read_rest_from_copy(gen, out)
         log.warning(
             "%s: truncated (size %d, was read to %d%s); reading again from the start",
@@ -306,7 +393,7 @@ class Source:
         gen.pos = 0
         gen.fingerprint = b""
 
-    def _read_rest_from_copy(self, gen: Generation, out: list[Chunk]) -> int:
+    def _read_rest_from_copy(self, gen: Generation, out: list[Lines]) -> int:
         """After copytruncate, read what was not read yet from the copy rather than lose it; return how
         many bytes were read from it."""
         if not gen.fingerprint or len(gen.fingerprint) < min(FINGERPRINT_BYTES, gen.pos):
@@ -345,7 +432,7 @@ class Source:
 
     # -- rotation -------------------------------------------------------------------------------
 
-    def _check_path(self, gen: Generation, out: list[Chunk]) -> None:
+    def _check_path(self, gen: Generation, out: list[Lines]) -> None:
         """At the end of the current file: does the path still name it? Notice rotation and deletion."""
         try:
             st = os.stat(self.path)
@@ -374,7 +461,7 @@ class Source:
             if self._current is not None:
                 self._read(self._current, out)
 
-    def _let_go(self, gen: Generation, out: list[Chunk], *, flush: bool = True, finished: bool = True) -> None:
+    def _let_go(self, gen: Generation, out: list[Lines], *, flush: bool = True, finished: bool = True) -> None:
         if flush:
             out.extend(gen.framer.flush())
         if self._ledger is not None and finished and not gen.framer.pending and gen is not self._current:
@@ -386,6 +473,39 @@ class Source:
             self._rotated.remove(gen)
         if gen is self._current:
             self._current = None
+
+
+class FileHandle:
+    """A span's own descriptor of its file (a ``dup``): the source may close the file before the output
+    has moved the span (a stop while the pipe is full). Closed by the output once the span went out, or
+    when dropped."""
+
+    __slots__ = ("fd", "fingerprint", "short")
+
+    def __init__(self, fd: int, fingerprint: bytes) -> None:
+        self.fd = os.dup(fd)
+        self.fingerprint = fingerprint
+        self.short = -1
+        """Where the file ended before the span did (truncated before it was moved), else -1."""
+
+    def intact(self, end: int) -> bool:
+        try:
+            if os.fstat(self.fd).st_size < end:
+                return False
+            return not self.fingerprint or os.pread(self.fd, len(self.fingerprint), 0) == self.fingerprint
+        except OSError:
+            return False
+
+    def fell_short(self, at: int) -> None:
+        self.short = at
+
+    def close(self) -> None:
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    def __del__(self) -> None:
+        self.close()
 
 
 def _linked(fd: int) -> bool:
