@@ -17,15 +17,14 @@ repetition runs, in an order that rotates from one repetition to the next:
 Time runs from spawn to exit (or to the last byte, following), so start-up is in it. Printed per
 contender: median seconds, MB/s (input bytes), the median of its ratios to cat in the same repetition
 (pipe contenders to cat into the pipe, file ones to cat into a file), min-max of those ratios, and the
-path tailmerge said it took (``-v``). Every output is checked: as many bytes as the input, and the same
-lines (a sorted digest, once per contender).
+path tailmerge said it took (``-v``). Every output is checked once per contender: as many bytes and lines
+as the input, and as many lines of each file.
 """
 
 from __future__ import annotations
 
 import argparse
 import fcntl
-import hashlib
 import os
 import signal
 import statistics
@@ -41,7 +40,11 @@ PIPE_SIZE = 1 << 20
 
 
 def _lines_digest(data: bytes) -> str:
-    return hashlib.sha256(b"".join(sorted(data.splitlines(keepends=True)))).hexdigest()[:12]
+    """Lines and bytes per file (every line names its file: `pre t3.log SEQ ...`), counted in C: a copy
+    that lost, doubled or split lines does not match (tests/test_spans.py checks bytes exactly)."""
+    counts = [data.count(b" t%d.log " % i) for i in range(64)]
+    lines = data.count(b"\n")
+    return f"{lines} {len(data)} {counts}"
 
 
 def _spawn(argv: list[str], env: dict[str, str], stdout: int) -> subprocess.Popen[bytes]:
