@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import tailmerge.sources.file as source_file
+import tailmerge.sources.spans as source_file
 from tailmerge.core import Chunk, Framing, LineFramer, Span, Spans
 from tailmerge.core.framing import SpanScan
 from tailmerge.sinks import Output

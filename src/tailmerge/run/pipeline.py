@@ -18,11 +18,11 @@ from dataclasses import replace
 from typing import Any, Protocol, TypeVar
 
 from ..bridge import Bell, StopToken, WakeRelay, call_soon
-from ..core import Follower, Framing, Identity, Spans, TimeOrder, Window, record_starts
+from ..core import Follower, Framing, Identity, TimeOrder, Window, record_starts
 from ..merge import ROOM, Merge, Timing
 from ..opening import PathArg, as_paths
 from ..options import Options
-from ..sinks import Origin, Output, Sink
+from ..sinks import Origin, Output, Sink, span_switch
 from ..sources import Compressed, Discovery, Ledger, Source, Stdin, is_archive, is_pattern
 from ..sources.ledger import FileRead
 from ..sources.start import Start
@@ -375,36 +375,13 @@ def make_run(
     output: Output | None = None,
     ledger: Ledger | None = None,
 ) -> Run:
-    """A run of ``paths`` into ``sinks``; ``output`` (its file) is never followed as an input; ``ledger``:
-    what earlier runs read (from a state)."""
+    """A run of ``paths`` into ``sinks``; ``output`` is never followed; ``ledger``: what earlier runs read."""
     initial, discovery = _expand(paths, opts)
     run = Run(opts, Merge(sinks, _timing(opts)), StopToken(), initial, discovery, ledger)
-    if output is not None:
-        run.leave_out(output.identity())
-    spans = _spans(sinks, run)
-    if spans is not None:
+    run.leave_out(output.identity() if output is not None else None)  # its file is never an input
+    if run.merge.timing is None and run.framing.starts is None and (spans := span_switch(sinks)) is not None:
         run.framing = replace(run.framing, spans=spans)
     return run
-
-
-def _spans(sinks: Sequence[Sink], run: Run) -> Spans | None:
-    """The switch for spans, when a file's complete lines may stay in it for the kernel to move: every sink
-    is a raw output into a regular file or a pipe, and nothing needs the lines' bytes (no times, no
-    records). ``TAILMERGE_SPANS=0`` turns them off (to compare the two paths)."""
-    if run.merge.timing is not None or run.framing.starts is not None or os.environ.get("TAILMERGE_SPANS") == "0":
-        return None
-    outputs: list[Output | None] = [getattr(sink, "span_output", _none)() for sink in sinks]
-    if not outputs or None in outputs:
-        return None
-    spans = Spans()
-    for output in outputs:
-        if output is not None:
-            output.spans = spans
-    return spans
-
-
-def _none() -> None:
-    return None
 
 
 def _timing(opts: Options) -> Timing | None:

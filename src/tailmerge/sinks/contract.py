@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
     from ..bridge.stop import StopToken
-    from ..core import Chunk, Span
+    from ..core import Chunk, Span, Spans
     from ..core.release import Release
 
-__all__ = ["Batch", "Handed", "Interleaved", "Origin", "Sink", "as_chunks"]
+__all__ = ["Batch", "Handed", "Interleaved", "Origin", "Sink", "as_chunks", "span_switch"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +70,26 @@ class Interleaved:
 
 
 Handed = Batch | Interleaved
+
+
+def span_switch(sinks: Sequence[Sink]) -> Spans | None:
+    """The switch for spans, given to each sink's output, when every sink is a raw output into a regular
+    file or a pipe (``FileSink.span_output``); None otherwise. ``TAILMERGE_SPANS=0`` turns spans off (to
+    compare the two paths)."""
+    import os
+
+    from ..core.framing import Spans
+
+    if os.environ.get("TAILMERGE_SPANS") == "0":
+        return None
+    outputs = [getattr(sink, "span_output", None) for sink in sinks]
+    taking = [output() for output in outputs if output is not None]
+    if not sinks or len(taking) < len(sinks) or any(o is None for o in taking):
+        return None
+    spans = Spans()
+    for o in taking:
+        o.spans = spans
+    return spans
 
 
 def as_chunks(chunks: Sequence[Chunk | Span]) -> Sequence[Chunk]:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from ..core import Identity, LineFramer, RecordFramer
 
 if TYPE_CHECKING:
-    from .file import FileHandle
+    from .spans import FileHandle
 
 __all__ = ["Generation"]
 
