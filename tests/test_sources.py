@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tailmerge.core import Identity
+from tailmerge.core import Chunk, Identity, Span
+from tailmerge.sinks.contract import as_chunks
 from tailmerge.sources import Ledger, Source
 from tailmerge.sources.ledger import FileRead
 from tailmerge.sources.start import end_offset, from_line_offset, last_lines_offset
@@ -19,8 +21,13 @@ def identity(path: Path) -> Identity:
     return Identity(st_.st_dev, st_.st_ino)
 
 
+def joined(chunks: Sequence[Chunk | Span]) -> bytes:
+    """The bytes of chunks (a source without spans makes none)."""
+    return b"".join(c.data for c in as_chunks(chunks))
+
+
 def read_all(source: Source) -> bytes:
-    data = b"".join(c.data for c in source.step())
+    data = joined(source.step())
     source.close()
     return data
 
@@ -35,7 +42,7 @@ def test_a_source_resumes_at_a_saved_position_of_the_same_file(tmp_path: Path) -
     a.write_bytes(b"one\ntwo\nthree\n")
     source = Source(str(a), max_line_bytes=1024, ledger=saved(a, identity(a), 4, b"one\n"))
     chunks = source.step()
-    assert b"".join(c.data for c in chunks) == b"two\nthree\n"
+    assert joined(chunks) == b"two\nthree\n"
     assert chunks[0].file == identity(a) and chunks[0].start == 4 and chunks[-1].end == 14
     source.close()
 
@@ -55,7 +62,7 @@ def test_the_ledger_resumes_a_file_met_again_under_a_rotated_name(tmp_path: Path
     assert len(first.step()) == 1
     log.rename(tmp_path / "app.log.1")
     log.write_bytes(b"new\n")
-    assert b"".join(c.data for c in first.step()) == b"new\n"  # rotated: the new file is followed
+    assert joined(first.step()) == b"new\n"  # rotated: the new file is followed
     first.step()  # the rotated file, quiet for rotate_wait, is let go: recorded in the ledger
     first.close()
     with (tmp_path / "app.log.1").open("ab") as f:

@@ -30,12 +30,12 @@ if TYPE_CHECKING:
     import asyncio  # imported by the loop engines: ``tailmerge --version`` needs none of it
 
     from .bridge import StopToken
-    from .core import Chunk
+    from .core import Chunk, Span
     from .sinks import Sink
 
 __all__ = ["ROOM", "Merge", "Timing"]
 
-Ready = tuple["Origin", "list[Chunk] | Release"]
+Ready = tuple["Origin", "Sequence[Chunk | Span] | Release"]
 """A source's lines to place as one batch, or a release of time order (its first source named)."""
 
 # bytes of a source held in time order before its follower waits for room, and read per step then: it
@@ -104,7 +104,7 @@ class Merge:
     def _keyed(self) -> bool:
         return self.order is not None and self.order.keyed
 
-    def _place(self, origin: Origin, chunks: list[Chunk] | Release) -> Handed:
+    def _place(self, origin: Origin, chunks: Sequence[Chunk | Span] | Release) -> Handed:
         self._seq += 1
         self.last_activity = time.monotonic()
         if isinstance(chunks, Release):  # time order: the units of many sources as one
@@ -118,13 +118,14 @@ class Merge:
     def _count(self, path: str, size: int) -> None:
         self.consumed[path] = self.consumed.get(path, 0) + size
 
-    def _admit(self, origin: Origin, chunks: list[Chunk]) -> list[Ready]:
-        """What may go out now, in order, once ``chunks`` came in (timed, windowed, reordered)."""
+    def _admit(self, origin: Origin, chunks: Sequence[Chunk | Span]) -> list[Ready]:
+        """What may go out now, in order, once ``chunks`` came in (timed, windowed, reordered). Spans come
+        only untimed (their bytes are never read)."""
         if self.timing is None:
             return [(origin, chunks)]
         if chunks:  # growth, even when its lines are held or left out by the window (--idle-exit)
             self.last_activity = time.monotonic()
-        runs = self._clocks[origin.index].runs(chunks)
+        runs = self._clocks[origin.index].runs(chunks)  # type: ignore[arg-type]  # no spans when timed
         if self.order is None:
             return [(origin, [r.piece(0, len(r.times)) for r in runs])] if runs else []
         order, now = self._order(), time.monotonic()
@@ -139,12 +140,12 @@ class Merge:
             self._room_changed()
         return [(self.origins[r.parts[0][0]], r) for r in releases]
 
-    def enter(self, origin: Origin, chunks: list[Chunk]) -> None:
+    def enter(self, origin: Origin, chunks: Sequence[Chunk | Span]) -> None:
         """Hand a source's lines over from a thread; a block sink may hold this thread (backpressure)."""
         with self._lock:
             self._put(self._admit(origin, chunks))
 
-    async def aenter(self, origin: Origin, chunks: list[Chunk]) -> None:
+    async def aenter(self, origin: Origin, chunks: Sequence[Chunk | Span]) -> None:
         """Hand a source's lines over on the loop; awaits room in block sinks."""
         async with self._aenter_lock():
             await self._aput(self._admit(origin, chunks))

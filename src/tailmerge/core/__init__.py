@@ -10,7 +10,7 @@ from .._lazy import exports
 from .pace import Follower, Wait, pace
 
 if TYPE_CHECKING:
-    from .framing import DEFAULT_MAX_LINE_BYTES, Chunk, LineFramer, split_lines
+    from .framing import DEFAULT_MAX_LINE_BYTES, Chunk, LineFramer, Span, Spans, split_lines
     from .order import Release, TimeOrder
     from .positions import FINGERPRINT_BYTES, Change, Identity, follow_path, look
     from .records import DEFAULT_MAX_RECORD_BYTES, PRESETS, Framing, RecordFramer, record_starts
@@ -32,6 +32,8 @@ __all__ = [
     "RecordFramer",
     "Release",
     "SourceClock",
+    "Span",
+    "Spans",
     "TimeOrder",
     "TimeParser",
     "TimedRun",
@@ -53,6 +55,8 @@ if not TYPE_CHECKING:  # a module is imported when one of its names is first use
             "DEFAULT_MAX_LINE_BYTES": ".framing",
             "Chunk": ".framing",
             "LineFramer": ".framing",
+            "Span": ".framing",
+            "Spans": ".framing",
             "split_lines": ".framing",
             "Release": ".order",
             "TimeOrder": ".order",

@@ -9,15 +9,28 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import accumulate
+from typing import ClassVar, Protocol
 
 from .positions import Identity
 
-__all__ = ["DEFAULT_MAX_LINE_BYTES", "Chunk", "LineFramer", "split_lines"]
+__all__ = [
+    "DEFAULT_MAX_LINE_BYTES",
+    "SPAN_TAIL",
+    "Chunk",
+    "Handle",
+    "LineFramer",
+    "Span",
+    "SpanScan",
+    "Spans",
+    "split_lines",
+]
 
 DEFAULT_MAX_LINE_BYTES = 1 << 20
 NL = b"\n"
 CR = b"\r"
 CRNL = b"\r\n"
+SPAN_TAIL = 64 << 10
+"""Bytes at the end of a window looked at for its last newline: none there and the step is read (slowly)."""
 
 
 @dataclass(slots=True)  # not frozen: a frozen one costs microseconds to make, and time order makes many
@@ -58,6 +71,104 @@ class Chunk:
         if self.added_newline or self.record:
             return [self.end]
         return _ends(split_lines(self.data), self.start)
+
+
+class Handle(Protocol):
+    """What a span's bytes are read from: an open file of the source's own (a sink closes it once moved)."""
+
+    fd: int
+
+    def close(self) -> None: ...
+
+    def intact(self, end: int) -> bool:
+        """Whether the file still holds what the span was decided on: as long as ``end``, and beginning
+        with the bytes it began with (not truncated and written again since)."""
+
+    def fell_short(self, at: int) -> None:
+        """The file ended at ``at``, before the span's end (truncated since it was decided): the source
+        takes its lines up again from there (from the file's copy, after copytruncate)."""
+
+
+@dataclass(slots=True, eq=False)
+class Span:
+    """A run of complete lines left in their file: bytes ``start``..``end`` of ``file``, to be moved by the
+    kernel (``copy_file_range``, ``splice``) from ``handle`` straight into a raw output. Only a raw output
+    takes spans (``Framing.spans``); everything a ``Chunk`` says of its lines holds (no newline added, no
+    cut, no record, no times). ``len()`` is its size in bytes, in the output as in the source."""
+
+    start: int
+    end: int
+    file: Identity | None
+    handle: Handle
+    added_newline: ClassVar[bool] = False
+    cut: ClassVar[bool] = False
+    record: ClassVar[bool] = False
+    times: ClassVar[None] = None
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+    def rest(self, moved: int) -> Span:
+        """What is left once the first ``moved`` bytes went out (same file, same handle)."""
+        return Span(self.start + moved, self.end, self.file, self.handle)
+
+
+class Spans:
+    """Whether lines may go as spans: on until the output refuses to move them in the kernel (then the
+    sources read them again, as before). Shared by a run's sources and its output."""
+
+    __slots__ = ("on",)
+
+    def __init__(self) -> None:
+        self.on = True
+
+
+class SpanScan:
+    """Where the complete lines of ``start``..``end`` end, decided from the ends of windows (sans-I/O).
+
+    The caller asks ``want()`` which bytes to look at, reads them and gives them with ``give()``, until
+    ``want()`` says None. The decisions are ``LineFramer``'s own: from a line's start, the last newline
+    within ``max_line_bytes``; so only the last ``tail`` bytes of each window of ``max_line_bytes`` are
+    read (one window per MiB by default, not every byte). Then ``end`` is where the complete lines end, and
+    ``slow`` says the bytes from there need the framer (no newline in a window's tail: a line longer than
+    the tail, to be cut or not); otherwise ``end``..``end of range`` is a partial line shorter than the tail.
+    ``seen`` holds the bytes looked at last and ``seen_at`` their offset (the partial line is among them).
+    """
+
+    __slots__ = ("_done", "_limit", "_stop", "_tail", "end", "seen", "seen_at", "slow")
+
+    def __init__(self, start: int, stop: int, limit: int, tail: int = SPAN_TAIL) -> None:
+        self.end = start
+        self._stop = stop
+        self._limit = limit
+        self._tail = max(1, min(tail, limit))
+        self.slow = False
+        self.seen = b""
+        self.seen_at = start
+        self._done = start >= stop
+
+    def want(self) -> tuple[int, int] | None:
+        """The bytes to look at next, as (offset, end); None: decided."""
+        if self._done:
+            return None
+        hi = min(self.end + self._limit, self._stop)
+        return max(self.end, hi - self._tail), hi
+
+    def give(self, data: bytes) -> None:
+        """The bytes ``want()`` asked for (fewer: the file is shorter now, and what is missing is not taken)."""
+        lo, hi = self.want() or (self.end, self.end)
+        self.seen, self.seen_at = data, lo
+        if len(data) < hi - lo:  # shrank under us: only what was seen whole may go; the reader decides the rest
+            self._stop = lo + len(data)
+            hi = self._stop
+        nl = data.rfind(NL)
+        if nl >= 0:
+            self.end = lo + nl + 1
+            self._done = hi == self._stop  # else: the next window, from this line's start
+            return
+        self._done = True
+        if lo > self.end or hi - self.end >= self._limit:
+            self.slow = True  # a line longer than the tail (maybe longer than the limit): the framer decides
 
 
 def _ends(lines: list[bytes], start: int) -> list[int]:
@@ -128,6 +239,27 @@ class LineFramer:
                 return out
         self._frame(data, pos, out)
         return out
+
+    def spans(self, stop: int, tail: int = SPAN_TAIL) -> SpanScan:
+        """Where the complete lines from here to ``stop`` end, found from the ends of windows rather than
+        fed bytes (the caller moves them as spans, then says so with ``passed``). Nothing may be held."""
+        assert not self._partial_len, "a held line is completed by feed or complete first"
+        return SpanScan(self._offset, stop, self._max, tail)
+
+    def passed(self, offset: int) -> None:
+        """The lines up to ``offset`` went on as spans, never fed."""
+        assert not self._partial_len and offset >= self._offset
+        self._offset = offset
+
+    def complete(self, data: bytes) -> tuple[list[Chunk], int]:
+        """Complete the held line with the head of ``data`` (the stream's next bytes): the chunks that made,
+        and how many bytes of ``data`` were taken (``len(data)`` when the line is still not complete). The
+        rest is not framed: it may go as spans."""
+        out: list[Chunk] = []
+        if not self._partial_len or not data:
+            return out, 0
+        pos = self._finish_partial(data, out)
+        return out, len(data) if pos < 0 else pos
 
     def flush(self) -> list[Chunk]:
         """End of stream: emit a held partial line with a newline added."""

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from .framing import DEFAULT_MAX_LINE_BYTES, Chunk, LineFramer
+from .framing import DEFAULT_MAX_LINE_BYTES, Chunk, LineFramer, Spans
 from .positions import Identity
 
 __all__ = ["DEFAULT_MAX_RECORD_BYTES", "PRESETS", "Framing", "Preset", "RecordFramer", "Starts", "record_starts"]
@@ -193,13 +193,15 @@ class RecordFramer:
 class Framing:
     """How a source frames its bytes: lines, or records when ``starts`` is given (a factory of start
     rules), released after ``timeout`` seconds of quiet; ``step_budget``: the bytes one step may read from
-    one file, so one busy file cannot starve the others."""
+    one file, so one busy file cannot starve the others. ``spans``: set when every sink is a raw output that
+    moves complete lines in the kernel; while it is on, files' lines go as ``Span``s (lines only, no records)."""
 
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     starts: Callable[[], Starts] | None = None
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
     timeout: float = 1.0
     step_budget: int = 8 << 20
+    spans: Spans | None = None
 
     def framer(self, offset: int = 0, file: Identity | None = None) -> LineFramer | RecordFramer:
         if self.starts is None:

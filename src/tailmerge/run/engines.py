@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..bridge import call_soon
-from ..core import Chunk, Follower
+from ..core import Chunk, Follower, Span
 from ..sources import Discovery
 from .pipeline import Run
 
@@ -56,7 +56,7 @@ class ThreadsEngine:
 
             return routed
 
-        def hand_over(chunks: list[Chunk]) -> None:
+        def hand_over(chunks: list[Chunk | Span]) -> None:
             enter(origin, chunks)
             run.wait_room(origin)
 
@@ -147,7 +147,7 @@ class MixedEngine(_LoopEngine):
 
             return routed
 
-        def hand_over(chunks: list[Chunk]) -> None:
+        def hand_over(chunks: list[Chunk | Span]) -> None:
             # unbounded on purpose, yet never stuck: the loop outlives every follower (join_async awaits
             # them all), and a stop releases every sink's wait for room
             asyncio.run_coroutine_threadsafe(aenter(origin, chunks), self.loop).result()
@@ -186,7 +186,7 @@ class AsyncioEngine(_LoopEngine):
 
             return routed
 
-        async def hand_over(chunks: list[Chunk]) -> None:
+        async def hand_over(chunks: list[Chunk | Span]) -> None:
             await merge.aenter(origin, chunks)
             if merge.full(origin):
                 await merge.await_room(origin)

@@ -22,7 +22,7 @@ from ..core import Follower, Framing, Identity, TimeOrder, Window, record_starts
 from ..merge import ROOM, Merge, Timing
 from ..opening import PathArg, as_paths
 from ..options import Options
-from ..sinks import Origin, Output, Sink
+from ..sinks import Origin, Output, Sink, span_switch
 from ..sources import Compressed, Discovery, Ledger, Source, Stdin, is_archive, is_pattern
 from ..sources.ledger import FileRead
 from ..sources.start import Start
@@ -372,12 +372,12 @@ def make_run(
     output: Output | None = None,
     ledger: Ledger | None = None,
 ) -> Run:
-    """A run of ``paths`` into ``sinks``; ``output`` (its file) is never followed as an input; ``ledger``:
-    what earlier runs read (from a state)."""
+    """A run of ``paths`` into ``sinks``; ``output`` is never followed; ``ledger``: what earlier runs read."""
     initial, discovery = _expand(paths, opts)
     run = Run(opts, Merge(sinks, _timing(opts)), StopToken(), initial, discovery, ledger)
-    if output is not None:
-        run.leave_out(output.identity())
+    run.leave_out(output.identity() if output is not None else None)  # its file is never an input
+    if run.merge.timing is None and run.framing.starts is None and (spans := span_switch(sinks)) is not None:
+        run.framing = replace(run.framing, spans=spans)
     return run
 
 

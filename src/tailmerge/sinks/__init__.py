@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 from .._lazy import exports
 
 if TYPE_CHECKING:
-    from .contract import Batch, Origin, Sink
+    from .contract import Batch, Origin, Sink, span_switch
     from .file_sink import FileSink
     from .formats import FORMATS, Format, Formatter, Labels, labels_for
     from .output import Output, OutputClosed, OutputError
@@ -26,13 +26,14 @@ __all__ = [
     "OutputError",
     "Sink",
     "labels_for",
+    "span_switch",
 ]
 
 if not TYPE_CHECKING:  # each module is imported when one of its names is first used
     __getattr__, __dir__ = exports(
         __name__,
         {
-            **dict.fromkeys(("Batch", "Origin", "Sink"), ".contract"),
+            **dict.fromkeys(("Batch", "Origin", "Sink", "span_switch"), ".contract"),
             "FileSink": ".file_sink",
             **dict.fromkeys(("FORMATS", "Format", "Formatter", "Labels", "labels_for"), ".formats"),
             **dict.fromkeys(("Output", "OutputClosed", "OutputError"), ".output"),

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
     from ..bridge.stop import StopToken
-    from ..core import Chunk
+    from ..core import Chunk, Span, Spans
     from ..core.release import Release
 
-__all__ = ["Batch", "Handed", "Interleaved", "Origin", "Sink"]
+__all__ = ["Batch", "Handed", "Interleaved", "Origin", "Sink", "as_chunks", "span_switch"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,16 +37,17 @@ class Origin:
 
 @dataclass(slots=True)  # not frozen: cheaper to make (time order makes one per run)
 class Batch:
-    """Complete lines of one source, with their place in the merged stream."""
+    """Complete lines of one source, with their place in the merged stream: as bytes (``Chunk``), or left
+    in their file for the kernel to move (``Span``: only when every sink is a raw output)."""
 
     seq: int
     origin: Origin
-    chunks: list[Chunk]
+    chunks: Sequence[Chunk | Span]
 
     @property
     def consumed(self) -> int:
         """Bytes of the source these lines cover (a newline tailmerge added is not among them)."""
-        return sum(len(c.data) - c.added_newline for c in self.chunks)
+        return sum(c.end - c.start for c in self.chunks)
 
 
 @dataclass(slots=True)
@@ -69,6 +70,35 @@ class Interleaved:
 
 
 Handed = Batch | Interleaved
+
+
+def span_switch(sinks: Sequence[Sink]) -> Spans | None:
+    """The switch for spans, given to each sink's output, when every sink is a raw output into a regular
+    file or a pipe (``FileSink.span_output``); None otherwise. ``TAILMERGE_SPANS=0`` turns spans off (to
+    compare the two paths)."""
+    import os
+
+    from ..core.framing import Spans
+
+    if os.environ.get("TAILMERGE_SPANS") == "0":
+        return None
+    outputs = [getattr(sink, "span_output", None) for sink in sinks]
+    taking = [output() for output in outputs if output is not None]
+    if not sinks or len(taking) < len(sinks) or any(o is None for o in taking):
+        return None
+    spans = Spans()
+    for o in taking:
+        o.spans = spans
+    return spans
+
+
+def as_chunks(chunks: Sequence[Chunk | Span]) -> Sequence[Chunk]:
+    """Lines whose bytes a format or a consumer needs: never spans (made for raw outputs only)."""
+    from ..core.framing import Span
+
+    if any(isinstance(c, Span) for c in chunks):
+        raise TypeError("a span reached a sink that needs bytes; spans are made for raw outputs only")
+    return chunks  # type: ignore[return-value]  # checked just above
 
 
 class Sink(Protocol):

@@ -15,9 +15,9 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Literal
 
 from ..bridge.handoff import Handoff
-from .contract import Batch, Handed, Interleaved, Origin
-from .formats import Formatter, Labels, jsonl_release, labeled_release
-from .output import Buffer, Output, OutputClosed, OutputError, WriteAbandoned
+from .contract import Batch, Handed, Interleaved, Origin, as_chunks
+from .formats import Formatter, Labels, jsonl_release, labeled_release, raw_pieces
+from .output import Output, OutputClosed, OutputError, Piece, WriteAbandoned
 
 if TYPE_CHECKING:
     from ..bridge.stop import StopToken
@@ -54,9 +54,9 @@ class FileSink:
         self._formatters: list[Formatter] = []
         self._last_origin = -1  # the source of the last batch (headers format)
         self._wake_r = self._wake_w = -1  # the writer's wake-up pipe, made by start()
-        self._queue: Handoff[tuple[Sequence[Buffer], Mark | None]] = Handoff(WRITE_AHEAD, on_change=self._wake)
+        self._queue: Handoff[tuple[Sequence[Piece], Mark | None]] = Handoff(WRITE_AHEAD, on_change=self._wake)
         self._submitted = 0
-        self._written_before = output.bytes
+        self._written_before = output.bytes + output.dropped
         self._thread = threading.Thread(target=self._write_loop, name="tailmerge writer", daemon=True)
         self._token: StopToken | None = None
         self._size: int | None = None  # with a checkpoint: the output's size after its last whole write
@@ -65,6 +65,10 @@ class FileSink:
         # written at once where that never waits on a reader: a pipe of our own (non-blocking) or a file;
         # with a checkpoint every write goes through the writer thread, which commits (and syncs) after it
         self._direct = checkpoint is None and (output.nonblocking or output.identity() is not None)
+
+    def span_output(self) -> Output | None:
+        """The output, when spans may be written to it: raw output into a regular file or a pipe."""
+        return self.output if self._fmt == "raw" and self.output.movable() else None
 
     def start(self, token: StopToken) -> None:
         self._token = token
@@ -93,10 +97,14 @@ class FileSink:
         label = self._labels.labels[i].ljust(self._labels.width)
         return Formatter(self._fmt, origin.path, label, colour=colour)
 
-    def _format(self, batch: Batch) -> tuple[list[Buffer], int]:
+    def _format(self, batch: Batch) -> tuple[list[Piece], int]:
         """The batch's bytes in the output format, and their size."""
         formatter = self._formatters[batch.origin.index]
-        buffers = formatter.format(batch.chunks)
+        buffers: list[Piece]
+        if self._fmt == "raw":
+            buffers = raw_pieces(batch.chunks)  # spans too: the output moves them
+        else:
+            buffers = list(formatter.format(as_chunks(batch.chunks)))
         if self._fmt == "headers" and batch.origin.index != self._last_origin:
             # tail's headers: a blank line between groups, none before the first
             buffers.insert(0, (b"\n" if self._last_origin >= 0 else b"") + formatter.header())
@@ -107,10 +115,10 @@ class FileSink:
         self._submitted += size
         return buffers, size
 
-    def _format_all(self, batches: Sequence[Handed]) -> tuple[list[Buffer], int]:
+    def _format_all(self, batches: Sequence[Handed]) -> tuple[list[Piece], int]:
         if len(batches) == 1 and isinstance(batches[0], Batch):
             return self._format(batches[0])
-        buffers: list[Buffer] = []
+        buffers: list[Piece] = []
         size = 0
         for batch in batches:
             if isinstance(batch, Interleaved):
@@ -126,9 +134,9 @@ class FileSink:
             size += n
         return buffers, size
 
-    def _joined(self, batch: Interleaved) -> tuple[list[Buffer], int]:
+    def _joined(self, batch: Interleaved) -> tuple[list[Piece], int]:
         if self._fmt == "raw":
-            buffers: list[Buffer] = [b"\n".join(batch.release.lines()), b"\n"]
+            buffers: list[Piece] = [b"\n".join(batch.release.lines()), b"\n"]
         else:
             origins, formatters = batch.origins, self._formatters
 
@@ -165,7 +173,7 @@ class FileSink:
             return None
         return [position for batch in batches for position in self.checkpoint.mark(batch)]
 
-    def _write_now(self, buffers: list[Buffer]) -> bool:
+    def _write_now(self, buffers: list[Piece]) -> bool:
         """Write on the caller's thread when nothing is queued and the output takes the bytes without
         waiting (a pipe with room, a regular file): one thread hop fewer per batch when following. What a
         full pipe does not take goes to the writer thread. False: not written, queue it."""
@@ -218,8 +226,9 @@ class FileSink:
 
     @property
     def unwritten(self) -> int:
-        """Bytes handed to this sink and not written (yet)."""
-        return self._submitted - (self.output.bytes - self._written_before)
+        """Bytes handed to this sink and not written (yet); a span whose file was cut short first is not
+        counted (its source hands its lines over again)."""
+        return self._submitted - (self.output.bytes + self.output.dropped - self._written_before)
 
     def _wake(self) -> None:
         if self._wake_w < 0:
@@ -297,7 +306,7 @@ class FileSink:
                 self._commit_last(checkpoint)
 
     def _delivered(
-        self, checkpoint: Checkpoint, items: list[tuple[Sequence[Buffer], Mark | None]], at: int, stream: bool
+        self, checkpoint: Checkpoint, items: list[tuple[Sequence[Piece], Mark | None]], at: int, stream: bool
     ) -> None:
         """Tell the checkpoint what each written batch holds; through a pipe, where it ends in the stream."""
         for buffers, mark in items:

@@ -13,13 +13,23 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Literal, get_args
 
-from ..core import Chunk
-from .output import Buffer
+from ..core import Chunk, Span
+from .output import Buffer, Piece
 
 if TYPE_CHECKING:
     from ..core.release import Release
 
-__all__ = ["FORMATS", "LABEL_SEP", "Format", "Formatter", "Labels", "jsonl_release", "labeled_release", "labels_for"]
+__all__ = [
+    "FORMATS",
+    "LABEL_SEP",
+    "Format",
+    "Formatter",
+    "Labels",
+    "jsonl_release",
+    "labeled_release",
+    "labels_for",
+    "raw_pieces",
+]
 
 log = logging.getLogger("tailmerge")
 
@@ -28,6 +38,12 @@ FORMATS: tuple[Format, ...] = get_args(Format)
 LABEL_SEP = b" | "
 CONTINUATION_SEP = b" + "  # before each line of a multiline record but its first
 _COLOURS = (31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96)
+
+
+def raw_pieces(chunks: Sequence[Chunk | Span]) -> list[Piece]:
+    """Raw output of lines as bytes or spans: the chunks' own bytes (not copied), spans as they are (the
+    output moves them)."""
+    return [c if isinstance(c, Span) else c.data for c in chunks]
 
 
 def labels_for(paths: Sequence[str]) -> list[str]:

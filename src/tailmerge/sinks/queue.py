@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal
 
 from ..bridge.handoff import Handoff
 from ..core import Identity
-from .contract import Batch, Handed, Interleaved, Origin
+from .contract import Batch, Handed, Interleaved, Origin, as_chunks
 
 if TYPE_CHECKING:
     from ..bridge.stop import StopToken
@@ -50,7 +50,7 @@ def batch_lines(batch: Batch) -> list[Line]:
     """The lines (records) of one batch."""
     path = batch.origin.path
     lines = []
-    for c in batch.chunks:
+    for c in as_chunks(batch.chunks):
         if c.added_newline:
             lines.append(Line(path, c.data, c.end, c.file, c.cut, c.times[0] if c.times else None))
         elif c.times is not None:

@@ -5,16 +5,15 @@ from __future__ import annotations
 import os
 import stat
 
-from ..core import FINGERPRINT_BYTES, Chunk, Identity
+from ..core import FINGERPRINT_BYTES, Chunk, Identity, Span
 from .generation import Generation
 from .ledger import Ledger
+from .spans import READ_SIZE
 
-__all__ = ["READ_SIZE", "find_copy", "read_rest_from_copy", "siblings"]
-
-READ_SIZE = 1 << 20
+__all__ = ["find_copy", "read_rest_from_copy", "siblings"]
 
 
-def read_rest_from_copy(path: str, gen: Generation, out: list[Chunk], ledger: Ledger | None) -> int:
+def read_rest_from_copy(path: str, gen: Generation, out: list[Chunk | Span], ledger: Ledger | None) -> int:
     """After copytruncate, read what was not read yet of ``gen`` (the file at ``path``) from the copy
     rather than lose it; return how many bytes were read from it."""
     if not gen.fingerprint or len(gen.fingerprint) < min(FINGERPRINT_BYTES, gen.pos):

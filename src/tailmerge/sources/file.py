@@ -15,12 +15,13 @@ import stat
 import time
 from collections.abc import Callable
 
-from ..core import DEFAULT_MAX_LINE_BYTES, FINGERPRINT_BYTES, Change, Chunk, Framing, Identity, follow_path, look
-from .copytruncate import READ_SIZE, read_rest_from_copy
+from ..core import DEFAULT_MAX_LINE_BYTES, FINGERPRINT_BYTES, Change, Framing, Identity, LineFramer, follow_path, look
+from .copytruncate import read_rest_from_copy
 from .generation import Generation
 from .ledger import FileRead, Ledger
 from .limits import fd_limit_message
 from .moved import resume_saved
+from .spans import Lines, SpanReading
 from .start import Start
 
 __all__ = ["Source"]
@@ -28,7 +29,7 @@ __all__ = ["Source"]
 log = logging.getLogger("tailmerge")
 
 
-class Source:
+class Source(SpanReading):
     """A followed path. Not thread-safe: one engine worker drives it at a time.
 
     A file that exists at start is read from where ``start`` says (its start by default); a file that
@@ -113,9 +114,9 @@ class Source:
         if self._current is None and not self.closed:
             self._open()
 
-    def step(self) -> list[Chunk]:
+    def step(self) -> list[Lines]:
         """Read what is new now and return its complete lines (possibly none). Never blocks on waiting."""
-        out: list[Chunk] = []
+        out: list[Lines] = []
         if self.closed:
             return out
         now = time.monotonic()
@@ -140,14 +141,14 @@ class Source:
                 out.extend(gen.framer.release())  # quiet for the timeout: the record is complete
         return out
 
-    def finish(self, complete: bool) -> list[Chunk]:
+    def finish(self, complete: bool) -> list[Lines]:
         """The source is done: close every file.
 
         ``complete`` (the input was read to its end: ``--no-follow``): a final line without a newline is
         emitted with one added (unless a state keeps it for a later run, when it is whole). Otherwise (a
         stop) it stays unread and one warning names it; so does a held record when a state resumes it.
         """
-        out: list[Chunk] = []
+        out: list[Lines] = []
         if self.closed:
             return out
         keep = self._ledger is not None and self._ledger.resumable
@@ -245,7 +246,7 @@ class Source:
 
     # -- reading --------------------------------------------------------------------------------
 
-    def _read(self, gen: Generation, out: list[Chunk]) -> bool:
+    def _read(self, gen: Generation, out: list[Lines]) -> bool:
         """Read what is new in one file into ``out``; return whether anything was read."""
         try:
             size = os.fstat(gen.fd).st_size
@@ -253,24 +254,20 @@ class Source:
             self._report(f"cannot stat: {e.strerror}")
             return False
         gen.size = size
+        cut = bool(gen.spans) and self._moved_short(gen)
+        if cut:  # truncated under a span, perhaps written again since: read on from the copy, then anew
+            self._truncated(gen, size, out)
         if size == gen.pos:
-            return False
+            return cut
         change = look(gen.pos, size, starts_same=self._same_start(gen, size))
         if change in (Change.TRUNCATED, Change.REWRITTEN):
             self._truncated(gen, size, out)
         want = min(size - gen.pos, self._framing.step_budget)
-        got = 0
-        while got < want:
-            try:
-                data = os.pread(gen.fd, min(READ_SIZE, want - got), gen.pos)
-            except OSError as e:
-                self._report(f"read failed: {e.strerror}")
-                break
-            if not data:
-                break
-            got += len(data)
-            gen.pos += len(data)
-            out.extend(gen.framer.feed(data))
+        spans = self._framing.spans
+        if spans is not None and spans.on and isinstance(gen.framer, LineFramer):
+            got = self._read_spans(gen, gen.framer, gen.pos + want, size, out)
+        else:
+            got = self._read_bytes(gen, want, out)
         if got:
             gen.grew_at = time.monotonic()
             if len(gen.fingerprint) < FINGERPRINT_BYTES:
@@ -305,7 +302,7 @@ class Source:
         except OSError:
             return True
 
-    def _truncated(self, gen: Generation, size: int, out: list[Chunk]) -> None:
+    def _truncated(self, gen: Generation, size: int, out: list[Lines]) -> None:
         recovered = read_rest_from_copy(self.abspath, gen, out, self._ledger)
         log.warning(
             "%s: truncated (size %d, was read to %d%s); reading again from the start",
@@ -337,7 +334,7 @@ class Source:
 
     # -- rotation -------------------------------------------------------------------------------
 
-    def _check_path(self, gen: Generation, out: list[Chunk]) -> None:
+    def _check_path(self, gen: Generation, out: list[Lines]) -> None:
         """At the end of the current file: does the path still name it? Notice rotation and deletion."""
         try:
             st = os.stat(self.path)
@@ -366,7 +363,7 @@ class Source:
             if self._current is not None:
                 self._read(self._current, out)
 
-    def _let_go(self, gen: Generation, out: list[Chunk], *, flush: bool = True, finished: bool = True) -> None:
+    def _let_go(self, gen: Generation, out: list[Lines], *, flush: bool = True, finished: bool = True) -> None:
         if flush:
             out.extend(gen.framer.flush())
         if self._ledger is not None and finished and not gen.framer.pending and gen is not self._current:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from ..core import Identity, LineFramer, RecordFramer
+
+if TYPE_CHECKING:
+    from .spans import FileHandle
 
 __all__ = ["Generation"]
 
@@ -12,7 +16,7 @@ __all__ = ["Generation"]
 class Generation:
     """An open file of a path: its descriptor, identity, framer and how far it was read."""
 
-    __slots__ = ("deadline", "fd", "fingerprint", "framer", "grew_at", "identity", "pos", "size")
+    __slots__ = ("deadline", "fd", "fingerprint", "framer", "grew_at", "identity", "pos", "size", "slow_at", "spans")
 
     def __init__(self, fd: int, identity: Identity, framer: LineFramer | RecordFramer) -> None:
         self.fd = fd
@@ -23,3 +27,5 @@ class Generation:
         self.fingerprint = b""
         self.deadline: float | None = None  # monotonic time after which a rotated file is let go
         self.grew_at = time.monotonic()
+        self.spans: list[FileHandle] = []  # of the spans handed over since the last look
+        self.slow_at = -1  # where the framer reads bytes again (a line longer than a window's tail starts)

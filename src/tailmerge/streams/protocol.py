@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core import Identity
-from ..sinks.contract import Handed, Interleaved
+from ..sinks.contract import Handed, Interleaved, as_chunks
 from ..sources.ledger import FileRead
 from .address import StreamError
 
@@ -134,7 +134,7 @@ class Shipper:
         for batch in batches:
             for one in batch.batches() if isinstance(batch, Interleaved) else (batch,):
                 given = paths[one.origin.index]
-                for chunk in one.chunks:
+                for chunk in as_chunks(one.chunks):  # never spans: made for raw file outputs only
                     # standard input, or a stream read: no file identity (no position to resume from), and
                     # its name as given; a file: its absolute path
                     if chunk.file is None:
