@@ -165,3 +165,33 @@ def test_a_glob_does_not_follow_a_rotated_file_twice(tmp_path: Path, engine: Eng
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=5)
     assert file_lines(out) == [b"one\n", b"two\n"]
+
+
+def test_a_rename_seen_in_the_same_wake_up_as_growth_is_still_noticed(tmp_path: Path, engine: Engine) -> None:
+    # the rename, the new file and a write to the renamed file reach the follower in one wake-up (it is
+    # stopped meanwhile): it reads the growth, and must still look at the path, or it never sees the new file
+    log = tmp_path / "app.log"
+    out = tmp_path / "out.log"
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        os.write(fd, b"before 0\n")
+        proc = tailmerge("follow", str(log), "-o", str(out), "--engine", engine, "--rotate-wait", "5")
+        try:
+            wait_for(lambda: file_lines(out) == [b"before 0\n"], what="the first line")
+            proc.send_signal(signal.SIGSTOP)
+            try:
+                log.rename(tmp_path / "app.log.1")
+                log.write_bytes(b"new 0\n")
+                os.write(fd, b"late 0\n")
+            finally:
+                proc.send_signal(signal.SIGCONT)
+            wait_for(lambda: len(file_lines(out)) == 3, what="the new file's line")
+            os.write(fd, b"late 1\n")  # the renamed file is still followed
+            wait_for(lambda: len(file_lines(out)) == 4, what="a later line of the renamed file")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=10)
+    finally:
+        os.close(fd)
+    assert sorted(file_lines(out)) == sorted([b"before 0\n", b"late 0\n", b"new 0\n", b"late 1\n"])
+    assert file_lines(out).index(b"late 0\n") < file_lines(out).index(b"new 0\n")  # the old file's first

@@ -132,10 +132,13 @@ class Source(SpanReading):
         current = self._current
         self._caught_up = False
         if current is not None:
-            if self._read(current, out):
-                self._caught_up = current is self._current and current.pos == current.size
-            elif self.path_news is None or self.path_news():
+            read = self._read(current, out)
+            # polled: the path is looked at when the file has nothing new. With a waker: when its folder's
+            # watch saw the entry change, even if the file grew too (a writer that goes on writing to the
+            # renamed file after the rename would otherwise keep it from ever being seen)
+            if (not read and self.path_news is None) or (self.path_news is not None and self.path_news()):
                 self._check_path(current, out)
+            self._caught_up = read and current is self._current and current.pos == current.size
         for gen in self._generations():
             if gen.framer.holding and now - gen.grew_at >= self._framing.timeout:
                 out.extend(gen.framer.release())  # quiet for the timeout: the record is complete
