@@ -29,6 +29,11 @@ from .conftest import PY, assert_no_traceback, file_lines, needs_root, run_cli, 
         ["follow", "a.log", "--idle-exit", "soon"],
         ["verify", "a.log"],
         ["frobnicate"],
+        ["serve", "a.log", "--port", "99999"],
+        ["serve", "a.log", "--port", "-1"],
+        ["follow", "a.log", "--serve", "99999"],
+        ["follow", "a.log", "--serve", "localhost:http"],
+        ["follow", "a.log", "-o", "redis://127.0.0.1:6379/s", "--maxlen", "0"],
     ],
 )
 def test_usage_errors_exit_2_with_the_usage(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:

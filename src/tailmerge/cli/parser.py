@@ -23,8 +23,10 @@ class UsageError(Exception):
     """Bad usage found after parsing: printed with the command's usage, exit status 2."""
 
 
-def number(kind: type[float] | type[int], minimum: float, *, inclusive: bool = True) -> Callable[[str], Any]:
-    """An argparse type: a finite number of ``kind``, at least (or more than) ``minimum``."""
+def number(
+    kind: type[float] | type[int], minimum: float, *, inclusive: bool = True, maximum: float | None = None
+) -> Callable[[str], Any]:
+    """An argparse type: a finite number of ``kind``, at least (or more than) ``minimum``, at most ``maximum``."""
 
     def parse(text: str) -> Any:
         try:
@@ -36,6 +38,8 @@ def number(kind: type[float] | type[int], minimum: float, *, inclusive: bool = T
         if value < minimum or (not inclusive and value == minimum):
             bound = f"at least {minimum:g}" if inclusive else f"more than {minimum:g}"
             raise argparse.ArgumentTypeError(f"must be {bound}, not {text}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum:g}, not {text}")
         return value
 
     return parse
@@ -188,7 +192,9 @@ def build_parser(version: str) -> argparse.ArgumentParser:
     w.add_argument(
         "paths", nargs="+", metavar="PATH", help="a file, a quoted glob pattern ('logs/*.log', '**'), or - for stdin"
     )
-    w.add_argument("--port", type=number(int, 0), default=DEFAULT_PORT, help="the port (default: %(default)s)")
+    w.add_argument(
+        "--port", type=number(int, 0, maximum=65535), default=DEFAULT_PORT, help="the port (default: %(default)s)"
+    )
     w.add_argument(
         "--bind",
         metavar="HOST",
