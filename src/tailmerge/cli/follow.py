@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 from ..opening import colour_auto, prepare_merge
 from ..options import Options
-from ..run import make_run, troubled
+from ..run import make_run, run_to_end, troubled
 from ..sinks import FileSink, OutputClosed, OutputError, Sink
 from ..sources import raise_fd_limit
 from ..state import StateError
 from .parser import UsageError, options_from
-from .running import execute, signals_stop
+from .running import signals_stop
 from .view import ExtraMissing, hub_for, serve_run, web_options
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ def run_follow(ns: argparse.Namespace) -> int:
                 if (status := serve_run(run, hub, web, sys.stderr)) is not None:
                     return status
             else:
-                execute(run)
+                run_to_end(run)
     except OutputClosed:
         _silence_stdout()
         return EXIT_PIPE

@@ -1,25 +1,16 @@
-"""Running a pipeline from the command line: on its engine, stopped by signals (``follow`` and shipping
-to Redis share it)."""
+"""A run from the command line is stopped by signals (``follow``, ``serve`` and shipping to Redis share
+it); it runs on its engine with ``run.run_to_end``."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ..run import Run, run_async, run_blocking
+from ..run import Run
 
-__all__ = ["execute", "signals_stop"]
-
-
-def execute(run: Run) -> None:
-    """The whole run on its engine: the threads engine without an event loop, the others in one."""
-    if run.options.engine == "threads":
-        run_blocking(run)
-    else:
-        asyncio.run(run_async(run))
+__all__ = ["signals_stop"]
 
 
 @contextmanager

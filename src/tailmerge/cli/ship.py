@@ -11,14 +11,14 @@ import socket
 import sys
 
 from ..options import Options
-from ..run import make_run, troubled
+from ..run import make_run, run_to_end, troubled
 from ..sinks.redis_sink import RedisSink
 from ..state.checkpoint import Positions, forgettable
 from ..streams.address import parse_address
 from ..streams.client import StreamError, open_positions
 from ..streams.protocol import Shipper
 from .parser import UsageError
-from .running import execute, signals_stop
+from .running import signals_stop
 
 __all__ = ["run_ship"]
 
@@ -44,7 +44,7 @@ def run_ship(ns: argparse.Namespace, opts: Options, url: str) -> int:
     run = make_run(ns.paths, opts, [sink], None, positions.ledger)
     try:
         with signals_stop(run):
-            execute(run)
+            run_to_end(run)
     except StreamError as e:
         print(f"tailmerge: {e}", file=sys.stderr)
         return 1

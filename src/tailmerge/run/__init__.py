@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 from .._lazy import exports
 
 if TYPE_CHECKING:
-    from .engines import AsyncioEngine, MixedEngine, ThreadsEngine, run_async, run_blocking
+    from .engines import AsyncioEngine, MixedEngine, ThreadsEngine, run_async, run_blocking, run_to_end
     from .pipeline import Engine, Run, make_run, troubled
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "make_run",
     "run_async",
     "run_blocking",
+    "run_to_end",
     "troubled",
 ]
 
@@ -24,7 +25,9 @@ if not TYPE_CHECKING:  # each module is imported when one of its names is first 
     __getattr__, __dir__ = exports(
         __name__,
         {
-            **dict.fromkeys(("AsyncioEngine", "MixedEngine", "ThreadsEngine", "run_async", "run_blocking"), ".engines"),
+            **dict.fromkeys(
+                ("AsyncioEngine", "MixedEngine", "ThreadsEngine", "run_async", "run_blocking", "run_to_end"), ".engines"
+            ),
             **dict.fromkeys(("Engine", "Run", "make_run", "troubled"), ".pipeline"),
         },
     )

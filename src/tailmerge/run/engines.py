@@ -22,7 +22,7 @@ from .pipeline import Run
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["AsyncioEngine", "MixedEngine", "ThreadsEngine", "run_async", "run_blocking"]
+__all__ = ["AsyncioEngine", "MixedEngine", "ThreadsEngine", "run_async", "run_blocking", "run_to_end"]
 
 
 class ThreadsEngine:
@@ -192,6 +192,15 @@ class AsyncioEngine(_LoopEngine):
                 await merge.await_room(origin)
 
         return hand_over
+
+
+def run_to_end(run: Run) -> None:
+    """The whole run in this thread on its engine: the threads engine without an event loop, the others in
+    one of their own (``asyncio.run``)."""
+    if run.options.engine == "threads":
+        run_blocking(run)
+    else:
+        asyncio.run(run_async(run))
 
 
 def run_blocking(run: Run) -> None:

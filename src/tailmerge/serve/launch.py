@@ -4,12 +4,11 @@ the output went from about 4 to 14 ms; docs/ARCHITECTURE.md, "The live view").""
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Callable
 
 from ..bridge import Portal
-from ..run import Run, run_async, run_blocking
+from ..run import Run, run_to_end
 from .server import ViewServer
 
 __all__ = ["GIL_SWITCH", "run_serving"]
@@ -31,10 +30,7 @@ def run_serving(
     try:
         announce(portal.submit(server.start()).result())
         try:
-            if run.options.engine == "threads":
-                run_blocking(run)
-            else:
-                asyncio.run(run_async(run))
+            run_to_end(run)
             if linger is not None:
                 linger()
         finally:
