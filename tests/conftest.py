@@ -35,14 +35,31 @@ def engine(request: pytest.FixtureRequest) -> Engine:
     return cast(Engine, request.param)
 
 
+_started: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_process_left() -> Iterator[None]:
+    """A test that fails half way leaves no writer or merger of its own running into the tests after it
+    (where it would be reported as their unclosed file or running subprocess)."""
+    yield
+    while _started:
+        proc = _started.pop()
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
 def writer(files: Sequence[Path], *args: str) -> subprocess.Popen[bytes]:
     """Start a real writer process appending self-identifying lines to ``files``."""
-    return subprocess.Popen([PY, "-m", "tailmerge._writer", *args, *map(str, files)])
+    _started.append(proc := subprocess.Popen([PY, "-m", "tailmerge._writer", *args, *map(str, files)]))
+    return proc
 
 
 def tailmerge(*args: str, stdout: int | IO[bytes] = subprocess.PIPE) -> subprocess.Popen[bytes]:
     """Start the real command line in its own process."""
-    return subprocess.Popen([PY, "-m", "tailmerge", *args], stdout=stdout, stderr=subprocess.PIPE)
+    _started.append(proc := subprocess.Popen([PY, "-m", "tailmerge", *args], stdout=stdout, stderr=subprocess.PIPE))
+    return proc
 
 
 def run_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[bytes]:
