@@ -46,19 +46,13 @@ class ThreadsEngine:
     def _hand_over(self, follower: Follower[Any]) -> Callable[[list[Any]], None]:
         if isinstance(follower, Discovery):
             return lambda paths: self.launch(self.run.new_sources(paths))
-        origin, enter, run = self.run.origins[follower], self.run.merge.enter, self.run  # type: ignore[index]
-        if (route := run.routes.router(follower)) is not None:
-
-            def routed(chunks: list[Chunk]) -> None:
-                for to, part in route(chunks):
-                    enter(to, part)
-                    run.wait_room(to)
-
-            return routed
+        enter, run = self.run.merge.enter, self.run
+        route = run.routes.router(follower, run.origins[follower])  # type: ignore[index]
 
         def hand_over(chunks: list[Chunk | Span]) -> None:
-            enter(origin, chunks)
-            run.wait_room(origin)
+            for to, part in route(chunks):
+                enter(to, part)
+                run.wait_room(to)
 
         return hand_over
 
@@ -137,21 +131,15 @@ class MixedEngine(_LoopEngine):
                 self.loop.call_soon_threadsafe(self.launch, self.run.new_sources(paths))
 
             return found
-        origin, aenter, run = self.run.origins[follower], self.run.merge.aenter, self.run  # type: ignore[index]
-        if (route := run.routes.router(follower)) is not None:
-
-            def routed(chunks: list[Chunk]) -> None:
-                for to, part in route(chunks):
-                    asyncio.run_coroutine_threadsafe(aenter(to, part), self.loop).result()
-                    run.wait_room(to)
-
-            return routed
+        aenter, run = self.run.merge.aenter, self.run
+        route = run.routes.router(follower, run.origins[follower])  # type: ignore[index]
 
         def hand_over(chunks: list[Chunk | Span]) -> None:
-            # unbounded on purpose, yet never stuck: the loop outlives every follower (join_async awaits
-            # them all), and a stop releases every sink's wait for room
-            asyncio.run_coroutine_threadsafe(aenter(origin, chunks), self.loop).result()
-            run.wait_room(origin)
+            for to, part in route(chunks):
+                # unbounded on purpose, yet never stuck: the loop outlives every follower (join_async awaits
+                # them all), and a stop releases every sink's wait for room
+                asyncio.run_coroutine_threadsafe(aenter(to, part), self.loop).result()
+                run.wait_room(to)
 
         return hand_over
 
@@ -175,21 +163,14 @@ class AsyncioEngine(_LoopEngine):
                 self.launch(self.run.new_sources(paths))
 
             return found
-        origin, merge = self.run.origins[follower], self.run.merge  # type: ignore[index]
-        if (route := self.run.routes.router(follower)) is not None:
-
-            async def routed(chunks: list[Chunk]) -> None:
-                for to, part in route(chunks):
-                    await merge.aenter(to, part)
-                    if merge.full(to):
-                        await merge.await_room(to)
-
-            return routed
+        merge = self.run.merge
+        route = self.run.routes.router(follower, self.run.origins[follower])  # type: ignore[index]
 
         async def hand_over(chunks: list[Chunk | Span]) -> None:
-            await merge.aenter(origin, chunks)
-            if merge.full(origin):
-                await merge.await_room(origin)
+            for to, part in route(chunks):
+                await merge.aenter(to, part)
+                if merge.full(to):
+                    await merge.await_room(to)
 
         return hand_over
 

@@ -13,7 +13,7 @@ from ..sinks import Origin
 
 __all__ = ["Route", "Routes"]
 
-Route = Callable[[list[Chunk]], list[tuple[Origin, list[Chunk]]]]
+Route = Callable[[list[Any]], list[tuple[Origin, list[Any]]]]
 
 
 class Routes:
@@ -24,11 +24,11 @@ class Routes:
         self._merge = merge
         self._made: dict[Any, list[Origin]] = {}
 
-    def router(self, follower: Follower[Any]) -> Route | None:
-        """How ``follower``'s chunks reach the merge; None for every follower but a stream source: all its
-        lines are its own origin's."""
+    def router(self, follower: Follower[Any], origin: Origin) -> Route:
+        """How ``follower``'s chunks reach the merge: for every follower but a stream source, all as its own
+        ``origin``'s."""
         if not getattr(follower, "routes", False):
-            return None
+            return lambda chunks: [(origin, chunks)]
         origins: dict[str, Origin] = {}
         made = self._made.setdefault(follower, [])
 
