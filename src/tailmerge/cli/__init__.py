@@ -15,7 +15,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from .. import __version__
-from .parser import UsageError, build_parser
+from .parser import ExtraMissing, UsageError, build_parser
 
 if TYPE_CHECKING:
     from ..core import Framing
@@ -62,6 +62,9 @@ def cli(*args: str) -> int:
         return run_follow(ns)
     except UsageError as e:
         return _usage_error(ns, str(e))
+    except ExtraMissing as e:
+        print(f"tailmerge: {e}", file=sys.stderr)
+        return 1
 
 
 def _setup_logging(verbose: bool) -> None:

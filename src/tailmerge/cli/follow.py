@@ -3,27 +3,25 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from typing import TYPE_CHECKING, Any
 
 from ..opening import colour_auto, prepare_merge
 from ..options import Options
-from ..run import make_run, run_to_end, troubled
+from ..run import make_run, run_to_end
 from ..sinks import FileSink, OutputClosed, OutputError, Sink
 from ..sources import raise_fd_limit
 from ..state import StateError
 from .parser import UsageError, options_from
-from .running import signals_stop
-from .view import ExtraMissing, hub_for, serve_run, web_options
+from .running import not_all_read, signals_stop
+from .view import hub_for, serve_run, web_options
 
 if TYPE_CHECKING:
     from ..serve.server import WebOptions
 
 __all__ = ["EXIT_PIPE", "UsageError", "run_follow"]
 
-log = logging.getLogger("tailmerge")
 EXIT_PIPE = 141
 
 
@@ -34,9 +32,6 @@ def run_follow(ns: argparse.Namespace) -> int:
         web = _web(ns)
     except (ValueError, TypeError) as e:
         raise UsageError(str(e)) from None
-    except ExtraMissing as e:
-        print(f"tailmerge: {e}", file=sys.stderr)
-        return 1
     raise_fd_limit()
     if streams := [p for p in ns.paths if p.startswith(("redis://", "rediss://"))]:
         from ..streams.address import parse_address
@@ -107,11 +102,7 @@ def run_follow(ns: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    if not opts.follow and (missing := troubled(run)):
-        # as tail: what could be read was merged, and the exit status says that not everything could
-        log.info("not read: %s", ", ".join(missing))
-        return 1
-    return 0
+    return 1 if not opts.follow and not_all_read(run) else 0
 
 
 def _web(ns: argparse.Namespace) -> WebOptions | None:

@@ -16,11 +16,16 @@ from ..sinks import FORMATS
 from ..state import FSYNC_POLICIES
 from ..verify import DEFAULT_BUDGET, VERIFY_FORMATS
 
-__all__ = ["UsageError", "build_parser", "number", "options_from"]
+__all__ = ["ExtraMissing", "UsageError", "build_parser", "number", "options_from"]
 
 
 class UsageError(Exception):
     """Bad usage found after parsing: printed with the command's usage, exit status 2."""
+
+
+class ExtraMissing(Exception):
+    """What a command needs is not installed (aiohttp: the ``web`` extra); the message says which extra
+    to install. Exit status 1."""
 
 
 def number(

@@ -3,14 +3,17 @@ it); it runs on its engine with ``run.run_to_end``."""
 
 from __future__ import annotations
 
+import logging
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ..run import Run
+from ..run import Run, troubled
 
-__all__ = ["signals_stop"]
+__all__ = ["not_all_read", "signals_stop"]
+
+log = logging.getLogger("tailmerge")
 
 
 @contextmanager
@@ -30,3 +33,12 @@ def signals_stop(run: Run, reopen: Callable[[], None] | None = None) -> Iterator
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def not_all_read(run: Run) -> bool:
+    """Whether some input could not be read (missing, unreadable; a pattern that matched nothing), said
+    with ``-v``: as with tail, what could be read was merged, and the exit status says not everything was."""
+    missing = troubled(run)
+    if missing:
+        log.info("not read: %s", ", ".join(missing))
+    return bool(missing)

@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import time
 from typing import TYPE_CHECKING
 
 from ..options import Options
-from ..run import make_run, troubled
+from ..run import make_run
 from ..sources import raise_fd_limit
 from .parser import UsageError, options_from
-from .running import signals_stop
-from .view import ExtraMissing, hub_for, serve_run, web_options
+from .running import not_all_read, signals_stop
+from .view import hub_for, serve_run, web_options
 
 if TYPE_CHECKING:
     from ..bridge import StopToken
 
 __all__ = ["run_serve"]
-
-log = logging.getLogger("tailmerge")
 
 
 def _until_signal(token: StopToken) -> None:
@@ -39,9 +36,6 @@ def run_serve(ns: argparse.Namespace) -> int:
         web = web_options(ns, ns.bind, ns.port)
     except (ValueError, TypeError) as e:
         raise UsageError(str(e)) from None
-    except ExtraMissing as e:
-        print(f"tailmerge: {e}", file=sys.stderr)
-        return 1
     raise_fd_limit()
     hub = hub_for(web)
     run = make_run(ns.paths, opts, [hub])
@@ -49,7 +43,4 @@ def run_serve(ns: argparse.Namespace) -> int:
     with signals_stop(run):
         if (status := serve_run(run, hub, web, sys.stdout, linger)) is not None:
             return status
-    if not opts.follow and (missing := troubled(run)):
-        log.info("not read: %s", ", ".join(missing))
-        return 1
-    return 0
+    return 1 if not opts.follow and not_all_read(run) else 0

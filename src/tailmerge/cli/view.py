@@ -8,18 +8,14 @@ from collections.abc import Callable
 from typing import IO, TYPE_CHECKING
 
 from ..serve import EXTRA
-from .parser import UsageError
+from .parser import ExtraMissing, UsageError
 
 if TYPE_CHECKING:
     from ..run import Run
     from ..serve.server import WebOptions
     from ..sinks.viewer import ViewerHub
 
-__all__ = ["ExtraMissing", "hub_for", "serve_run", "web_options"]
-
-
-class ExtraMissing(Exception):
-    """aiohttp is not installed: the message says which extra to install."""
+__all__ = ["hub_for", "serve_run", "web_options"]
 
 
 def web_options(ns: argparse.Namespace, host: str | None, port: int) -> WebOptions:
