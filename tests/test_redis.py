@@ -350,6 +350,67 @@ def test_two_hosts_ship_into_one_stream_and_a_reader_in_a_group_merges_them_once
     assert again.returncode == 0 and again.stdout == b"", again.stderr.decode()
 
 
+def _timed_writer(path: Path, seconds: float, rate: float, stop: threading.Event) -> threading.Thread:
+    """A thread appending lines that begin with the time they are written, one write per line."""
+
+    def write() -> None:
+        with path.open("ab", buffering=0) as f:
+            end, n = time.monotonic() + seconds, 0
+            while time.monotonic() < end and not stop.is_set():
+                stamp = time.strftime("%Y-%m-%dT%H:%M:%S") + f".{time.time_ns() // 1000 % 1_000_000:06d}"
+                f.write(f"{stamp} {path.name} line {n}\n".encode())
+                n += 1
+                time.sleep(1 / rate)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    return thread
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("order", ["arrival", "time"])
+def test_a_reader_with_a_state_killed_with_sigkill_writes_every_line_once(
+    server: RedisServer, stream: str, tmp_path: Path, order: str
+) -> None:
+    # two hosts ship into one stream while a reader with a state is killed and restarted: each host and
+    # path's last entry id is committed with the output, so each restart goes on where the output ends
+    hosts = {name: tmp_path / name / "app.log" for name in ("web1", "web2")}
+    for f in hosts.values():
+        f.parent.mkdir()
+        f.touch()
+    url, out, state = server.url(stream), tmp_path / "merged.log", tmp_path / "state.db"
+    stop = threading.Event()
+    writers = [_timed_writer(f, 60.0, 400, stop) for f in hosts.values()]
+    shippers = [_shipper([f], url, "asyncio", "--host-name", name, "--idle-exit", "1") for name, f in hosts.items()]
+    reading = ("follow", url, "--state", str(state), "-o", str(out), "--order", order, "--lateness", "0.2")
+    rng = random.Random(7)
+    try:
+        for kill in range(6):
+            before = out.stat().st_size if out.exists() else 0
+            reader = tailmerge(*reading, "--engine", ENGINES[kill % len(ENGINES)])
+            wait_for(lambda: out.exists() and out.stat().st_size > before, timeout=20, what=f"run {kill} writing")
+            time.sleep(rng.uniform(0.0, 0.3))
+            reader.send_signal(signal.SIGKILL)
+            reader.wait()
+    finally:
+        stop.set()
+        for t in writers:
+            t.join()
+    for s in shippers:
+        _, err = s.communicate(timeout=30)
+        assert s.returncode == 0, err.decode()
+    last = tailmerge(*reading, "--idle-exit", "1.5")
+    _, err = last.communicate(timeout=30)
+    assert last.returncode == 0, err.decode()
+    verify_ok(list(hosts.values()), out)
+    shown = run_cli("state", "show", str(state)).stdout.decode()
+    assert "web1:" in shown and "web2:" in shown, shown  # each host and path with its last entry id
+    # a run with nothing new writes nothing
+    size = out.stat().st_size
+    again = run_cli("follow", "--no-follow", url, "--state", str(state), "-o", str(out))
+    assert again.returncode == 0 and out.stat().st_size == size, again.stderr.decode()
+
+
 def test_standard_input_is_shipped_too(server: RedisServer, stream: str) -> None:
     done = subprocess.run(
         [PY, "-m", "tailmerge", "follow", "-", "-o", server.url(stream), "--host-name", "pipe"],

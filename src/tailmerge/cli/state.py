@@ -17,7 +17,7 @@ def show_state(path: str) -> int:
         print(f"tailmerge: {e}")
         return 2
     try:
-        output, files = store.output(), store.files()
+        output, files, streams = store.output(), store.files(), store.streams()
     finally:
         store.close()
     print(f"state {os.path.abspath(path)}")
@@ -33,4 +33,8 @@ def show_state(path: str) -> int:
     print(f"finished ({len(finished)}): rotated away and read to their end; not read again")
     for r in finished:
         print(f"  {r.path}  file {r.file}  {r.offset} bytes")
+    if streams:
+        print(f"streams ({len(streams)} hosts and paths): each written up to its entry id")
+        for s in streams:
+            print(f"  {s.stream}  {s.origin}  entry {s.entry.decode()}")
     return 0

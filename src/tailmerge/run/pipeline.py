@@ -182,7 +182,7 @@ class Run(Drivers):
             return Stdin(self.options.stdin_label, framing=self.framing)
         from ..sources.stream import stream_source
 
-        return stream_source(path, self.options)
+        return stream_source(path, self.options, self.ledger)
 
     def _archive(self, path: str, at_start: bool) -> Compressed:
         """A compressed generation: read whole, once. Given at start, it begins where ``--from``/``--lines``

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..core import FINGERPRINT_BYTES, Identity
 
-__all__ = ["FileRead", "Ledger", "same_content"]
+__all__ = ["FileRead", "Ledger", "StreamRead", "same_content"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,12 +29,28 @@ class FileRead:
     finished: bool
 
 
+@dataclass(frozen=True, slots=True)
+class StreamRead:
+    """How far a stream was read for one of its hosts' files: ``origin`` (``HOST:PATH``) of ``stream`` (its
+    address, as shown) has every entry up to ``entry`` (an entry id) in the output."""
+
+    stream: str
+    origin: str
+    entry: bytes
+
+
 class Ledger:
     """Thread-safe: the threads engine opens sources from many threads."""
 
-    def __init__(self, saved: list[FileRead] | None = None, stopped_at: float | None = None) -> None:
+    def __init__(
+        self,
+        saved: list[FileRead] | None = None,
+        stopped_at: float | None = None,
+        streams: list[StreamRead] | None = None,
+    ) -> None:
         """``saved``: what a state says earlier runs read; ``stopped_at``: the wall-clock time of its last
-        commit (files last written after it were written while tailmerge was stopped)."""
+        commit (files last written after it were written while tailmerge was stopped); ``streams``: how far
+        its streams were read."""
         self._lock = threading.Lock()
         self.stopped_at = stopped_at
         self.resumable = saved is not None
@@ -53,6 +69,10 @@ class Ledger:
         self._fingerprints: dict[Identity, bytes] = {}
         self._finished: list[FileRead] = []
         self._opened: list[FileRead] = []
+        self._streams: dict[str, dict[str, bytes]] = {}
+        for position in streams or []:
+            self._streams.setdefault(position.stream, {})[position.origin] = position.entry
+        self._streams_begun: list[StreamRead] = []
 
     # -- what sources tell it ----------------------------------------------------------------------
 
@@ -86,6 +106,21 @@ class Ledger:
             opened, self._opened = self._opened, []
         return opened
 
+    def stream_begun(self, read: StreamRead) -> None:
+        """A stream's reader met ``read.origin`` for the first time, reading after ``read.entry``: a checkpoint
+        records it at once, so a restart reads that origin's lines again until some are in the output."""
+        if not self.resumable:
+            return
+        with self._lock:
+            self._streams_begun.append(read)
+        self._news()
+
+    def take_streams_begun(self) -> list[StreamRead]:
+        """Stream origins begun since the last call."""
+        with self._lock:
+            begun, self._streams_begun = self._streams_begun, []
+        return begun
+
     def seen(self, file: Identity, fingerprint: bytes) -> None:
         """An open file's first bytes (a checkpoint records them, to know the file again)."""
         if not self.resumable:
@@ -110,6 +145,10 @@ class Ledger:
         """Files an earlier run was still reading for ``path`` and no source has taken up yet."""
         with self._lock:
             return [r for r in self._reading.get(path, ()) if r.file not in self._claimed]
+
+    def stream_saved(self, stream: str) -> dict[str, bytes]:
+        """Per origin (``HOST:PATH``) of ``stream``: the last entry id an earlier run has in its output."""
+        return dict(self._streams.get(stream, {}))
 
     def knows_path(self, path: str) -> bool:
         """Whether a state says an earlier run read ``path`` (absolute)."""

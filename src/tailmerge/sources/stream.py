@@ -4,7 +4,8 @@ Like standard input, a stream cannot be watched with inotify: a reader thread bl
 second at a time, so it notices a stop) and wakes the follower, which hands the entries' lines to the merge
 as a file's lines. With ``--no-follow`` the stream is read up to the entry that was last when the run
 started. A server that is away is waited for with backoff, said once; an entry that is not ours stops the
-run with an error naming it.
+run with an error naming it. With a state (``--state``) each host and path's last entry id in the output is
+committed with it; a restart reads from the least of them and skips what each already has.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import logging
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from bisect import bisect_right
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from ..core import Chunk
 from ..streams.address import StreamAddress, StreamError
 from ..watch import Signal, Watcher
+from .ledger import Ledger, StreamRead
 
 if TYPE_CHECKING:
     import redis
@@ -37,9 +40,21 @@ READ_AHEAD = 8 << 20  # bytes of lines read and not yet stepped before the reade
 
 @dataclass(slots=True)
 class EntryChunk(Chunk):
-    """Lines of one host and path from a stream; ``source`` (``HOST:PATH``) names them in the merge."""
+    """Lines of one host and path from a stream; ``source`` (``HOST:PATH``) names them in the merge.
+    ``stream``: the stream's address; ``entries``: each line's end offset and entry id, in order."""
 
     source: str = ""
+    stream: str = ""
+    entries: list[tuple[int, bytes]] = field(default_factory=list)
+
+    def entry_at(self, end: int) -> bytes | None:
+        """The id of the last entry whose line ends at or before offset ``end`` (None: none does)."""
+        at = bisect_right(self.entries, end, key=_end)
+        return self.entries[at - 1][1] if at else None
+
+
+def _end(entry: tuple[int, bytes]) -> int:
+    return entry[0]
 
 
 class StreamSource:
@@ -52,10 +67,17 @@ class StreamSource:
     routes = True  # each host and path is a source of the merge (``run.routes.Routes``)
 
     def __init__(
-        self, address: StreamAddress, follow: bool, group: str | None = None, consumer: str | None = None
+        self,
+        address: StreamAddress,
+        follow: bool,
+        group: str | None = None,
+        consumer: str | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         """``group``/``consumer``: read in a consumer group; entries are acknowledged once the lines of the
-        step that read them have been handed over (the sinks wrote them) and the next step is asked for."""
+        step that read them have been handed over (the sinks wrote them) and the next step is asked for.
+        ``ledger``: with a state, how far earlier runs wrote each host and path (their entries are skipped);
+        hosts and paths met for the first time are told to it."""
         self.address = address
         self.path = address.shown
         self._follow = follow
@@ -73,7 +95,12 @@ class StreamSource:
         self._signal: Signal | None = None
         self._thread: threading.Thread | None = None
         self.entries = 0
-        self.last_id = b"0-0"
+        self._ledger = ledger if ledger is not None and ledger.resumable else None
+        saved = self._ledger.stream_saved(address.shown) if self._ledger is not None else {}
+        self._saved = {origin: _id(entry) for origin, entry in saved.items()}
+        # every host and path has all its entries up to the least of theirs in the output: read after it
+        self.last_id = min(saved.values(), key=_id) if saved else b"0-0"
+        self._begun: set[str] = set(saved)
 
     def watch(self, watcher: Watcher, signal: Signal) -> bool:
         """Start the reader thread; it sets ``signal`` when entries (or the end, or an error) arrive."""
@@ -97,6 +124,7 @@ class StreamSource:
         last: bytes | None = None  # with follow=False: the last entry when the run started
         group = self._group
         cursor = b"0" if group is not None else self.last_id  # in a group: this consumer's unacknowledged first
+        start = b"0-0" if group is not None else self.last_id
         while not self._leave.is_set():
             try:
                 if client is None:
@@ -126,21 +154,45 @@ class StreamSource:
             if away is not None:
                 log.warning("%s: back after %.1f s", self.address.server, time.monotonic() - away)
                 away, tries = None, 0
+            read = after != cursor  # entries came (with a state, those an earlier run wrote are skipped)
+            if self._ledger is not None and lines:
+                lines = self._new_lines(lines, start)
             if lines:
                 with self._lock:
                     self._lines += lines
                     self._held += sum(len(line) for _, line, _, _ in lines)
                     self.entries += len(lines)
-                self.last_id = after
                 self._wake()
+            if read:
+                self.last_id = after
             if group is not None and cursor == b"0":
-                cursor = after if lines else b">"  # this consumer's pending entries first, then new ones
+                cursor = after if read else b">"  # this consumer's pending entries first, then new ones
             elif group is None:
                 cursor = after
-            elif not lines and not self._follow:
+            elif not read and not self._follow:
                 return self._end()  # nothing new for the group: read to the end
             if last is not None and _id(self.last_id) >= _id(last):
                 return self._end()
+
+    def _new_lines(
+        self, lines: list[tuple[str, bytes, int, bytes]], start: bytes
+    ) -> list[tuple[str, bytes, int, bytes]]:
+        """Of ``lines`` read (with a state), those an earlier run did not write; a host and path met for the
+        first time is told to the ledger (at ``start``, where this run began) before its lines go on."""
+        kept = []
+        for line in lines:
+            origin, entry = line[0], line[3]
+            if (saved := self._saved.get(origin)) is not None and _id(entry) <= saved:
+                if self._group is not None:  # written by an earlier run, never acknowledged: now
+                    with self._lock:
+                        self._acks.append(entry)
+                continue
+            if origin not in self._begun:
+                self._begun.add(origin)
+                assert self._ledger is not None
+                self._ledger.stream_begun(StreamRead(self.address.shown, origin, start))
+            kept.append(line)
+        return kept
 
     def _wait_room(self) -> None:
         """While the merge has not taken READ_AHEAD bytes read (a slow output, a stalled reader of it),
@@ -183,15 +235,21 @@ class StreamSource:
         if eof and not lines:
             self.ended = True
         chunks: list[Chunk] = []
-        for source, line, offset, _ in lines:  # contiguous lines of one host and file: one chunk, its offsets
+        stream = self.address.shown
+        for source, line, offset, entry in lines:  # contiguous lines of one host and file: one chunk
             added = not line.endswith(b"\n")
             line = line + b"\n" if added else line
             last = chunks[-1] if chunks else None
             if isinstance(last, EntryChunk) and last.source == source and not added and offset == last.end + len(line):
                 last.data += line
                 last.end = offset
+                last.entries.append((offset, entry))
             else:
-                chunks.append(EntryChunk(line, offset, added_newline=added, source=source))
+                chunks.append(
+                    EntryChunk(
+                        line, offset, added_newline=added, source=source, stream=stream, entries=[(offset, entry)]
+                    )
+                )
         return chunks
 
     def finish(self, complete: bool) -> list[Chunk]:
@@ -231,8 +289,9 @@ def _last_id(client: redis.Redis, address: StreamAddress) -> bytes | None:
     return newest[0][0] if newest else None
 
 
-def stream_source(url: str, options: Options) -> StreamSource:
-    """The source of the stream at ``url`` (already checked) for a run with ``options``."""
+def stream_source(url: str, options: Options, ledger: Ledger | None = None) -> StreamSource:
+    """The source of the stream at ``url`` (already checked) for a run with ``options``; ``ledger``: what a
+    state says earlier runs wrote."""
     from ..streams.address import parse_address
 
-    return StreamSource(parse_address(url), options.follow, options.group, options.consumer)
+    return StreamSource(parse_address(url), options.follow, options.group, options.consumer, ledger)

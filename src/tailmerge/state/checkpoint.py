@@ -19,7 +19,8 @@ from collections import deque
 from ..core import Identity
 from ..sinks.contract import Handed, Interleaved
 from ..sources.archives import archived
-from ..sources.ledger import FileRead, Ledger
+from ..sources.ledger import FileRead, Ledger, StreamRead
+from ..sources.stream import EntryChunk
 from .policy import FSYNC_POLICIES, FsyncPolicy, StateError
 from .store import Committed, StateStore
 
@@ -37,7 +38,8 @@ __all__ = [
 log = logging.getLogger("tailmerge")
 
 COMMIT_INTERVAL = 1.0  # seconds: at most one fsync (and one transaction) a second with "interval"
-Mark = list[tuple[str, Identity, int]]  # (absolute path, file, offset just past the batch's last line of it)
+# (absolute path, file, offset just past the batch's last line of it), or how far a stream's origin got
+Mark = list[tuple[str, Identity, int] | StreamRead]
 
 
 class Positions:
@@ -45,13 +47,16 @@ class Positions:
     (a SQLite state) or the Redis sink (in the transaction that adds the lines). Used by one thread (the
     committer's). ``saved``: what was committed before; ``stopped_at``: when (wall clock)."""
 
-    def __init__(self, saved: list[FileRead], stopped_at: float | None) -> None:
-        self.ledger = Ledger(saved, stopped_at)
+    def __init__(
+        self, saved: list[FileRead], stopped_at: float | None, streams: list[StreamRead] | None = None
+    ) -> None:
+        self.ledger = Ledger(saved, stopped_at, streams)
         self._committed: dict[Identity, FileRead] = {r.file: r for r in saved}
         self._paths: dict[str, str] = {}  # path as given: absolute path
         self._pending: dict[Identity, tuple[str, int]] = {}  # file: (absolute path, offset)
         self._finishing: dict[Identity, FileRead] = {}
         self._opened: dict[Identity, FileRead] = {}
+        self._streams: dict[tuple[str, str], StreamRead] = {}  # (stream, origin): delivered or begun, uncommitted
         self._due: float | None = None
         self._interval = COMMIT_INTERVAL
         self._in_pipe: deque[tuple[int, Mark]] = deque()
@@ -68,13 +73,19 @@ class Positions:
             marks: Mark = []
             for key, segments in batch.release.parts:
                 last = {s.run.chunk.file: s.end for s in segments if s.run.chunk.file is not None}
-                path = self._abspath(batch.origins[key].path)
+                origin = batch.origins[key].path
+                if not last:  # a stream's lines (each origin one host's file)
+                    marks += _stream_mark(origin, [(s.run.chunk, s.end) for s in segments])
+                    continue
+                path = self._abspath(origin)
                 marks += [(path, file, end) for file, end in last.items()]
             return marks
         ends: dict[Identity, int] = {}
         for chunk in batch.chunks:
             if chunk.file is not None:
                 ends[chunk.file] = chunk.end
+        if not ends:
+            return _stream_mark(batch.origin.path, [(c, c.end) for c in batch.chunks])
         path = self._abspath(batch.origin.path)
         return [(path, file, end) for file, end in ends.items()]
 
@@ -84,8 +95,12 @@ class Positions:
         if written is not None:
             self._in_pipe.append((written, mark))
         else:
-            for path, file, end in mark:
-                self._pending[file] = (path, end)
+            for position in mark:
+                if isinstance(position, StreamRead):
+                    self._streams[position.stream, position.origin] = position
+                else:
+                    path, file, end = position
+                    self._pending[file] = (path, end)
         if self._due is None:
             self._due = time.monotonic() + self._interval
 
@@ -107,7 +122,9 @@ class Positions:
             self._finishing[read.file] = read
         for read in self.ledger.take_opened():
             self._opened[read.file] = read
-        return bool(self._finishing or self._opened)
+        for begun in self.ledger.take_streams_begun():
+            self._streams.setdefault((begun.stream, begun.origin), begun)  # a delivered line supersedes it
+        return bool(self._finishing or self._opened or self._streams)
 
     def collect(self) -> list[FileRead]:
         """What a commit records now: the files delivered to, opened or finished since the last one."""
@@ -125,6 +142,13 @@ class Positions:
                 del self._finishing[file]
         self._pending.clear()
         return reads
+
+    def collect_streams(self) -> list[StreamRead]:
+        """What a commit records of streams now: each origin's last entry in the output (or where it was
+        begun), since the last commit."""
+        self._news()
+        streams, self._streams = list(self._streams.values()), {}
+        return streams
 
     def recorded(self, reads: list[FileRead]) -> None:
         """``reads`` (from ``collect``) are committed."""
@@ -150,7 +174,7 @@ class Checkpoint(Positions):
     def __init__(self, store: StateStore, fsync: FsyncPolicy) -> None:
         if fsync not in FSYNC_POLICIES:
             raise ValueError(f"unknown fsync policy {fsync!r}; choose from {', '.join(FSYNC_POLICIES)}")
-        super().__init__(store.files(), store.committed_at())
+        super().__init__(store.files(), store.committed_at(), store.streams())
         self.store = store
         self.fsync = fsync
         self._interval = 0.0 if fsync == "always" else COMMIT_INTERVAL
@@ -176,21 +200,29 @@ class Checkpoint(Positions):
         if regular and fd is not None and (self.fsync != "never" or final) and (self._pending or final):
             os.fdatasync(fd)
             self.syncs += 1
-        reads = self.collect()
+        reads, streams = self.collect(), self.collect_streams()
         output = None
         if regular and fd is not None and path is not None:
             st = os.fstat(fd)
             output = Committed(
                 os.path.abspath(path), Identity(st.st_dev, st.st_ino), st.st_size if size is None else size
             )
-        if reads or output is not None:
-            self.store.commit(reads, output)
+        if reads or streams or output is not None:
+            self.store.commit(reads, output, streams)
             self.commits += 1
         self.recorded(reads)
 
     def close(self) -> None:
         log.info("state %s: %d commits, %d output syncs", self.store.path, self.commits, self.syncs)
         self.store.close()
+
+
+def _stream_mark(origin: str, ends: list[tuple[object, int]]) -> Mark:
+    """How far ``origin`` of a stream got: the entry of the last line delivered (chunk, end offset)."""
+    for chunk, end in reversed(ends):
+        if isinstance(chunk, EntryChunk) and (entry := chunk.entry_at(end)) is not None:
+            return [StreamRead(chunk.stream, origin, entry)]
+    return []
 
 
 def open_checkpoint(path: str, fsync: FsyncPolicy) -> Checkpoint:

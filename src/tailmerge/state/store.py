@@ -1,7 +1,8 @@
 """The state file (``--state``): a SQLite database of what a merge has committed.
 
 It holds, per file read: its identity, first bytes, the offset just past the last line written, and
-whether its source finished it; and the output's identity and committed size. One process writes it at
+whether its source finished it; per host and path of a Redis Stream read: the last entry id written; and
+the output's identity and committed size. One process writes it at
 a time (an exclusive ``flock`` held for the run); anyone may read it (``tailmerge state show``).
 """
 
@@ -14,7 +15,7 @@ import time
 from dataclasses import dataclass
 
 from ..core import Identity
-from ..sources.ledger import FileRead
+from ..sources.ledger import FileRead, StreamRead
 from .policy import StateError
 
 __all__ = ["FORMAT_VERSION", "Committed", "StateError", "StateStore"]
@@ -27,6 +28,10 @@ CREATE TABLE IF NOT EXISTS files (
     dev INTEGER NOT NULL, ino INTEGER NOT NULL,
     path TEXT NOT NULL, fingerprint BLOB NOT NULL, offset INTEGER NOT NULL, finished INTEGER NOT NULL,
     PRIMARY KEY (dev, ino)
+);
+CREATE TABLE IF NOT EXISTS streams (
+    stream TEXT NOT NULL, origin TEXT NOT NULL, entry TEXT NOT NULL,
+    PRIMARY KEY (stream, origin)
 );
 """
 
@@ -112,6 +117,14 @@ class StateStore:
         rows = self._db.execute("SELECT dev, ino, path, fingerprint, offset, finished FROM files ORDER BY rowid")
         return [FileRead(path, Identity(dev, ino), bytes(fp), off, bool(fin)) for dev, ino, path, fp, off, fin in rows]
 
+    def streams(self) -> list[StreamRead]:
+        """How far each host and path of each stream read was written (none for a state of an older version)."""
+        try:
+            rows = self._db.execute("SELECT stream, origin, entry FROM streams ORDER BY stream, origin").fetchall()
+        except sqlite3.OperationalError:  # a state made before streams were read (opened read-only)
+            return []
+        return [StreamRead(stream, origin, entry.encode()) for stream, origin, entry in rows]
+
     def committed_at(self) -> float | None:
         """Wall-clock time of the last commit (None: none yet)."""
         row = self._db.execute("SELECT value FROM meta WHERE key='committed_at'").fetchone()
@@ -125,20 +138,24 @@ class StateStore:
 
     # -- writing --------------------------------------------------------------------------------
 
-    def commit(self, reads: list[FileRead], output: Committed | None) -> None:
-        """Record ``reads`` and the output's size in one transaction."""
+    def commit(self, reads: list[FileRead], output: Committed | None, streams: list[StreamRead] | None = None) -> None:
+        """Record ``reads``, ``streams`` and the output's size in one transaction."""
         try:
-            self._write(reads, output)
+            self._write(reads, output, streams or [])
         except sqlite3.Error as e:
             raise StateError(f"state {self.path}: cannot record the commit: {e}") from e
 
-    def _write(self, reads: list[FileRead], output: Committed | None) -> None:
+    def _write(self, reads: list[FileRead], output: Committed | None, streams: list[StreamRead]) -> None:
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
             db.executemany(
                 "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)",
                 [(r.file.dev, r.file.ino, r.path, r.fingerprint, r.offset, int(r.finished)) for r in reads],
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO streams VALUES (?, ?, ?)",
+                [(r.stream, r.origin, r.entry.decode()) for r in streams],
             )
             if output is not None:
                 db.executemany(
