@@ -73,6 +73,8 @@ class Ledger:
         for position in streams or []:
             self._streams.setdefault(position.stream, {})[position.origin] = position.entry
         self._streams_begun: list[StreamRead] = []
+        self.stream_listeners: list[Callable[[list[StreamRead]], None]] = []
+        """Told what each commit recorded of streams (a consumer group acknowledges those entries)."""
 
     # -- what sources tell it ----------------------------------------------------------------------
 
@@ -114,6 +116,11 @@ class Ledger:
         with self._lock:
             self._streams_begun.append(read)
         self._news()
+
+    def streams_committed(self, reads: list[StreamRead]) -> None:
+        """A commit recorded ``reads``."""
+        for listener in self.stream_listeners:
+            listener(reads)
 
     def take_streams_begun(self) -> list[StreamRead]:
         """Stream origins begun since the last call."""

@@ -82,7 +82,9 @@ class StreamSource:
         self.path = address.shown
         self._follow = follow
         self._group = (group, consumer or socket.gethostname()) if group is not None else None
-        self._stepped: list[bytes] = []  # ids of the last step's lines: handed over when the next is asked
+        # ids of the last step's lines (handed over when the next is asked); with a state: of the lines
+        # stepped and not yet committed
+        self._stepped: list[tuple[str, bytes]] = []
         self._acks: list[bytes] = []  # ids whose lines were handed over, for the reader to acknowledge
         self._lock = threading.Lock()
         self._room = threading.Condition(self._lock)  # the reader waits here while READ_AHEAD is held
@@ -101,6 +103,8 @@ class StreamSource:
         # every host and path has all its entries up to the least of theirs in the output: read after it
         self.last_id = min(saved.values(), key=_id) if saved else b"0-0"
         self._begun: set[str] = set(saved)
+        if self._ledger is not None and group is not None:
+            self._ledger.stream_listeners.append(self._committed)
 
     def watch(self, watcher: Watcher, signal: Signal) -> bool:
         """Start the reader thread; it sets ``signal`` when entries (or the end, or an error) arrive."""
@@ -124,6 +128,7 @@ class StreamSource:
         last: bytes | None = None  # with follow=False: the last entry when the run started
         group = self._group
         cursor = b"0" if group is not None else self.last_id  # in a group: this consumer's unacknowledged first
+        pending = group is not None  # reading them (by id, from 0), until none is left; then new ones (">")
         start = b"0-0" if group is not None else self.last_id
         while not self._leave.is_set():
             try:
@@ -137,7 +142,7 @@ class StreamSource:
                         return self._end()
                 self._acknowledge(client)
                 self._wait_room()
-                block = (BLOCK_MS if group is None else GROUP_BLOCK_MS) if self._follow and cursor != b"0" else None
+                block = (BLOCK_MS if group is None else GROUP_BLOCK_MS) if self._follow and not pending else None
                 lines, after = xread_lines(client, self.address.stream, cursor, READ_COUNT, block, group)
             except Exception as e:
                 if client is not None:
@@ -165,8 +170,9 @@ class StreamSource:
                 self._wake()
             if read:
                 self.last_id = after
-            if group is not None and cursor == b"0":
-                cursor = after if read else b">"  # this consumer's pending entries first, then new ones
+            if pending:
+                pending = read
+                cursor = after if read else b">"
             elif group is None:
                 cursor = after
             elif not read and not self._follow:
@@ -226,9 +232,11 @@ class StreamSource:
             self._held = 0
             self._room.notify()
             eof, error = self._eof, self._error
-            if self._group is not None:  # asked again: the last step's lines were handed over (written)
-                self._acks += self._stepped
-                self._stepped = [entry_id for _, _, _, entry_id in lines]
+            if self._group is not None and self._ledger is not None:  # acknowledged once a commit has them
+                self._stepped += [(origin, entry_id) for origin, _, _, entry_id in lines]
+            elif self._group is not None:  # asked again: the last step's lines were handed over (written)
+                self._acks += [entry_id for _, entry_id in self._stepped]
+                self._stepped = [(origin, entry_id) for origin, _, _, entry_id in lines]
         if error is not None and not lines:
             self.ended = True
             raise error
@@ -252,13 +260,28 @@ class StreamSource:
                 )
         return chunks
 
+    def _committed(self, reads: list[StreamRead]) -> None:
+        """A commit recorded ``reads`` (with a state): the entries it holds may be acknowledged."""
+        upto = {r.origin: _id(r.entry) for r in reads if r.stream == self.address.shown}
+        with self._lock:
+            kept: list[tuple[str, bytes]] = []
+            for origin, entry in self._stepped:
+                if (at := upto.get(origin)) is not None and _id(entry) <= at:
+                    self._acks.append(entry)
+                else:
+                    kept.append((origin, entry))
+            self._stepped = kept
+
     def finish(self, complete: bool) -> list[Chunk]:
         """Leave; in a group, acknowledge what was handed over, and on a complete end the last step's lines
-        too (a stop may not have written them: they stay pending for this consumer's next run)."""
+        too (a stop may not have written them: they stay pending for this consumer's next run). With a
+        state, only what a commit holds: the rest stay pending, and the next run skips and acknowledges
+        those the state has."""
         self._leave.set()
         if self._group is not None:
             with self._lock:
-                acks, self._acks = self._acks + (self._stepped if complete else []), []
+                last = [entry for _, entry in self._stepped] if complete and self._ledger is None else []
+                acks, self._acks = self._acks + last, []
                 self._stepped = []
             if acks:
                 from ..streams.client import blocking_client

@@ -211,6 +211,8 @@ class Checkpoint(Positions):
             self.store.commit(reads, output, streams)
             self.commits += 1
         self.recorded(reads)
+        if streams:
+            self.ledger.streams_committed(streams)
 
     def close(self) -> None:
         log.info("state %s: %d commits, %d output syncs", self.store.path, self.commits, self.syncs)
