@@ -350,6 +350,30 @@ def test_two_hosts_ship_into_one_stream_and_a_reader_in_a_group_merges_them_once
     assert again.returncode == 0 and again.stdout == b"", again.stderr.decode()
 
 
+@pytest.mark.parametrize("engine", ["threads", "asyncio"])
+def test_two_shippers_with_the_same_host_name_are_told_apart_and_one_stops(
+    server: RedisServer, stream: str, tmp_path: Path, engine: str
+) -> None:
+    # both would write one positions hash: the second's first transaction takes it over, and the first
+    # finds another's token there at its next one
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    for f in logs:
+        f.write_bytes(b"first\n")
+    url = server.url(stream)
+    first = _shipper([logs[0]], url, engine)
+    client = server.client()
+    wait_for(lambda: client.xlen(stream) == 1, what="the first shipper's line")
+    second = _shipper([logs[1]], url, engine, "--idle-exit", "3")
+    wait_for(lambda: client.xlen(stream) == 2, what="the second shipper's line")
+    with logs[0].open("ab") as f:
+        f.write(b"second\n")
+    _, err = first.communicate(timeout=20)
+    assert first.returncode == 1, err.decode()
+    assert b"another shipper is shipping as host name 'h'" in err and b"--host-name" in err, err.decode()
+    _, err = second.communicate(timeout=20)
+    assert second.returncode == 0, err.decode()  # the one that took over goes on
+
+
 def _timed_writer(path: Path, seconds: float, rate: float, stop: threading.Event) -> threading.Thread:
     """A thread appending lines that begin with the time they are written, one write per line."""
 

@@ -219,7 +219,7 @@ class RedisSink:
             return
         pipe = transaction(client, shipment.commands)
         shipment.tried = True
-        pipe.execute()
+        self._shipper.check(pipe.execute())
 
     # -- the asyncio shipper (loop engines) ---------------------------------------------------------------
 
@@ -262,7 +262,7 @@ class RedisSink:
             return
         pipe = transaction(client, shipment.commands)
         shipment.tried = True
-        await pipe.execute()
+        self._shipper.check(await pipe.execute())
 
 
 def _drop_blocking(client: Any) -> None:

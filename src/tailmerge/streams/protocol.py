@@ -13,15 +13,18 @@ An entry holds one line (or one multiline record) and where it came from::
 
 The source positions of a shipper live beside the stream in a hash of their own, ``tailmerge:positions:
 {STREAM}:{HOST}``: one field per file (``DEV:INO``, a JSON object: path, first bytes in hex, offset,
-finished), ``txn`` (the number of the last transaction) and ``committed_at``. Each transaction adds its lines
-and sets those fields in one ``MULTI``/``EXEC``, so the stream never holds a line the positions do not count,
-nor the other way round.
+finished), ``txn`` (the number of the last transaction), ``committed_at`` and ``owner`` (a token of the
+shipper that wrote it last). Each transaction adds its lines and sets those fields in one ``MULTI``/``EXEC``,
+so the stream never holds a line the positions do not count, nor the other way round. It also reads
+``owner`` first: a shipper that finds another's token there after its own first transaction shares its host
+name with another running shipper, and stops.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -77,7 +80,7 @@ def decode_positions(fields: dict[bytes, bytes]) -> Committed:
     """The reply of ``HGETALL positions_key(...)``; a ValueError for a hash that is not ours."""
     reads = []
     for name, value in fields.items():
-        if name in (b"txn", b"committed_at"):
+        if name in (b"txn", b"committed_at", b"owner"):
             continue
         dev, _, ino = name.decode().partition(":")
         try:
@@ -126,6 +129,8 @@ class Shipper:
         self._paths: dict[tuple[str, bool], bytes] = {}
         self._files: dict[Identity, bytes] = {}
         self._forget = [f"{f.dev}:{f.ino}" for f in forget]
+        self.owner = f"{os.getpid()}-{secrets.token_hex(8)}".encode()
+        self._owns = False  # a transaction of this shipper was applied: the hash is ours from then on
 
     def entries(self, batches: Sequence[Handed], paths: Sequence[str]) -> list[Command]:
         """An ``XADD`` per line (or record) of ``batches``; ``paths``: each origin's path as given."""
@@ -163,8 +168,12 @@ class Shipper:
             return None
         txn = self.txn + 1
         mapping: dict[str, Any] = dict(map(_encode_read, reads))
-        mapping |= {"txn": txn, "committed_at": repr(time.time())}
-        commands = [*entries, ("HSET", self.key, *(x for pair in mapping.items() for x in pair))]
+        mapping |= {"txn": txn, "committed_at": repr(time.time()), "owner": self.owner}
+        commands = [
+            ("HGET", self.key, "owner"),
+            *entries,
+            ("HSET", self.key, *(x for pair in mapping.items() for x in pair)),
+        ]
         if self._forget:
             commands.append(("HDEL", self.key, *self._forget))
         return Shipment(commands, reads, txn, len(entries))
@@ -177,9 +186,20 @@ class Shipper:
         """Whether ``shipment`` is in Redis, from the reply to ``probe()``."""
         return reply is not None and int(reply) >= shipment.txn
 
+    def check(self, replies: Sequence[Any]) -> None:
+        """The replies of an applied transaction; a StreamError when another shipper wrote the positions
+        since this one's last transaction (the same host name into the same stream)."""
+        before = replies[0] if replies else None
+        if self._owns and before is not None and before != self.owner:
+            raise StreamError(
+                f"{self.stream}: another shipper is shipping as host name {self.host.decode()!r} (the positions "
+                f"{self.key} changed under this one); give each shipper its own --host-name"
+            )
+
     def done(self, shipment: Shipment) -> None:
         self.txn = shipment.txn
         self._forget = []
+        self._owns = True
 
 
 # -- reading ------------------------------------------------------------------------------------------------
