@@ -365,8 +365,8 @@ def test_two_shippers_with_the_same_host_name_are_told_apart_and_one_stops(
     wait_for(lambda: client.xlen(stream) == 1, what="the first shipper's line")
     second = _shipper([logs[1]], url, engine, "--idle-exit", "3")
     wait_for(lambda: client.xlen(stream) == 2, what="the second shipper's line")
-    with logs[0].open("ab") as f:
-        f.write(b"second\n")
+    with logs[0].open("ab") as out:
+        out.write(b"second\n")
     _, err = first.communicate(timeout=20)
     assert first.returncode == 1, err.decode()
     assert b"another shipper is shipping as host name 'h'" in err and b"--host-name" in err, err.decode()

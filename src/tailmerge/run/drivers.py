@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from ..bridge import StopToken, WakeRelay, call_soon
@@ -33,7 +33,8 @@ class Drivers:
     gate: threading.BoundedSemaphore
     relay: WakeRelay
 
-    def _alive_while(self, follower: Follower[Any]) -> AbstractContextManager[None]:
+    def _ended(self, follower: Follower[Any]) -> None:
+        """``follower`` is no longer driven (however it ended)."""
         raise NotImplementedError
 
     @contextmanager
@@ -55,13 +56,12 @@ class Drivers:
             follower, follow=o.follow, event_driven=event_driven, poll_interval=o.poll_interval, poll_max=o.poll_max
         )
 
-    @contextmanager
-    def _subscribed(
+    def _subscribe(
         self, follower: Follower[Any], signal: Signal, wake: Callable[[], None], relay: WakeRelay | None = None
-    ) -> Iterator[bool]:
+    ) -> _Subscription:
         """Register ``signal`` with the waker, and ``wake`` with the stop token (through ``relay`` for a
-        blocking follower: woken a few at a time), while ``follower`` is driven; yields whether the
-        follower is event-driven (else it polls)."""
+        blocking follower: woken a few at a time), until ``_unsubscribe``. Plain calls rather than a context
+        manager: a suspended generator per follower is kilobytes at 10,000 files."""
         handle = relay.add(wake) if relay is not None else self.token.on_stop(wake)
         # a file is watched by name; discovery and standard input say themselves how they are woken (the
         # stdin reader is a thread of its own: it wakes through ``wake``, which is safe from any thread)
@@ -79,22 +79,23 @@ class Drivers:
         except OSError:
             event_driven = False
         if event_driven and isinstance(follower, Source):  # the waker says when the path needs a look
+            watcher = self.watcher
 
             def path_news() -> bool:
-                return self.watcher.entry_changed(signal)
+                return watcher.entry_changed(signal)
 
             follower.path_news = path_news
-        try:
-            yield event_driven
-        finally:
-            if watched is not None:
-                watched.unwatch(self.watcher, signal)
-            else:
-                self.watcher.unwatch_file(path, signal)
-            if relay is not None:
-                relay.leave(handle)
-            else:
-                self.token.forget(handle)
+        return _Subscription(event_driven, handle, watched, path, relay)
+
+    def _unsubscribe(self, sub: _Subscription, signal: Signal) -> None:
+        if sub.watched is not None:
+            sub.watched.unwatch(self.watcher, signal)
+        else:
+            self.watcher.unwatch_file(sub.path, signal)
+        if sub.relay is not None:
+            sub.relay.leave(sub.handle)
+        else:
+            self.token.forget(sub.handle)
 
     def drive_blocking(self, follower: Follower[T], hand_over: Callable[[list[T]], None]) -> None:
         """Follow until done or stopped, blocking this thread between looks (the note's ``tail_file``).
@@ -105,41 +106,45 @@ class Drivers:
         gate = self.gate
         gate.acquire()  # before subscribing: a thread just started sleeps here at once (Run._gate_closed)
         try:
-            with self._alive_while(follower), self._subscribed(follower, signal, signal.set, self.relay) as ev:
-                try:
-                    complete = True
-                    for action in self._plan(follower, ev):
-                        if isinstance(action, Wait):
-                            gate.release()
-                            signal.wait(action.timeout)
-                            signal.clear()
-                            if self.token.is_set():
-                                # leave without queueing for the gate: 10,000 followers stopping at once
-                                # would otherwise take turns, eight at a time
-                                gate = _NO_GATE
-                            gate.acquire()
-                        else:
-                            hand_over(action)
+            sub = self._subscribe(follower, signal, signal.set, self.relay)
+            try:
+                complete = True
+                for action in self._plan(follower, sub.event_driven):
+                    if isinstance(action, Wait):
+                        gate.release()
+                        signal.wait(action.timeout)
+                        signal.clear()
                         if self.token.is_set():
-                            complete = False
-                            break
-                    if final := follower.finish(complete):
-                        hand_over(final)
-                except BaseException as e:
-                    self.token.fail(e)
-                    _close(follower)
+                            # leave without queueing for the gate: 10,000 followers stopping at once
+                            # would otherwise take turns, eight at a time
+                            gate = _NO_GATE
+                        gate.acquire()
+                    else:
+                        hand_over(action)
+                    if self.token.is_set():
+                        complete = False
+                        break
+                if final := follower.finish(complete):
+                    hand_over(final)
+            except BaseException as e:
+                self.token.fail(e)
+                _close(follower)
+            finally:
+                self._unsubscribe(sub, signal)
         finally:
+            self._ended(follower)
             gate.release()
 
     async def drive_async(self, follower: Follower[T], hand_over: Callable[[list[T]], Awaitable[None]]) -> None:
         """Follow until done or stopped, awaiting between looks; as ``drive_blocking``."""
         signal = asyncio.Event()
         loop = asyncio.get_running_loop()
-        with self._alive_while(follower), self._subscribed(follower, signal, lambda: call_soon(loop, signal.set)) as ev:
+        try:
+            sub = self._subscribe(follower, signal, lambda: call_soon(loop, signal.set))
             try:
                 complete = True
                 busy = False  # the last action was a hand-over
-                for action in self._plan(follower, ev):
+                for action in self._plan(follower, sub.event_driven):
                     if isinstance(action, Wait):
                         busy = False
                         if action.timeout is None:  # until signalled: no timer to arm and cancel
@@ -167,6 +172,23 @@ class Drivers:
             except Exception as e:
                 self.token.fail(e)
                 _close(follower)
+            finally:
+                self._unsubscribe(sub, signal)
+        finally:
+            self._ended(follower)
+
+
+class _Subscription:
+    """What ``_subscribe`` registered for one follower."""
+
+    __slots__ = ("event_driven", "handle", "path", "relay", "watched")
+
+    def __init__(self, event_driven: bool, handle: Any, watched: Any, path: str, relay: WakeRelay | None) -> None:
+        self.event_driven = event_driven
+        self.handle = handle
+        self.watched = watched
+        self.path = path
+        self.relay = relay
 
 
 class _Wake:

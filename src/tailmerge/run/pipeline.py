@@ -12,8 +12,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar
 
@@ -326,19 +325,15 @@ class Run(Drivers):
             if self._alive == 0:
                 self.token.stop("done")
 
-    @contextmanager
-    def _alive_while(self, follower: Follower[Any]) -> Iterator[None]:
-        try:
-            yield
-        finally:
-            origin = self.origins.get(follower)  # type: ignore[call-overload]
-            if origin is not None:
-                self.merge.ended(origin)
-            for routed in self.routes.origins(follower):
-                self.merge.ended(routed)
-            with self._lock:
-                self._alive -= 1
-            self._check_done()
+    def _ended(self, follower: Follower[Any]) -> None:
+        origin = self.origins.get(follower)  # type: ignore[call-overload]
+        if origin is not None:
+            self.merge.ended(origin)
+        for routed in self.routes.origins(follower):
+            self.merge.ended(routed)
+        with self._lock:
+            self._alive -= 1
+        self._check_done()
 
 
 class _Absolute:

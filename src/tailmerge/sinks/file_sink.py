@@ -81,7 +81,10 @@ class FileSink:
         self._thread.start()
 
     def add_sources(self, origins: Sequence[Origin]) -> None:
-        """Sources joining together are labelled together (one pass for 10,000 files)."""
+        """Sources joining together are labelled together (one pass for 10,000 files). Raw output needs
+        neither labels nor formatters (none is kept: 10,000 files)."""
+        if self._fmt == "raw":
+            return
         width = self._labels.width
         changed = self._labels.add([o.path for o in origins])
         self._origins.extend(origins)
@@ -99,11 +102,11 @@ class FileSink:
 
     def _format(self, batch: Batch) -> tuple[list[Piece], int]:
         """The batch's bytes in the output format, and their size."""
-        formatter = self._formatters[batch.origin.index]
         buffers: list[Piece]
         if self._fmt == "raw":
             buffers = raw_pieces(batch.chunks)  # spans too: the output moves them
         else:
+            formatter = self._formatters[batch.origin.index]
             buffers = list(formatter.format(as_chunks(batch.chunks)))
         if self._fmt == "headers" and batch.origin.index != self._last_origin:
             # tail's headers: a blank line between groups, none before the first
