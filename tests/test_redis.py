@@ -128,11 +128,15 @@ def test_bad_addresses_and_servers_are_named_with_the_exit_codes_of_files(
         (("redis://127.0.0.1:1/s",), 1, "cannot reach redis://127.0.0.1:1"),
         ((server.url(f"{stream}-str"),), 1, "holds a string, not a stream"),
         ((server.url(f"{stream}-alien"),), 1, "is not a tailmerge line (no host, path, file, offset, line field)"),
+        ((str(a), "--group", "g"), 2, "--group and --consumer are for reading redis:// streams"),
+        ((server.url(stream), "--consumer", "c"), 2, "give --group too"),
     ]:
         assert cli("follow", "--no-follow", *args, "-o", str(tmp_path / "out")) == code, args
         err = capsys.readouterr().err
         assert said in err and "Traceback" not in err, (args, err)
         assert ("usage:" in err) == (code == 2), err
+    assert cli("follow", "--no-follow", str(a), "-o", server.url(stream), "--host-name", " ") == 2
+    assert "--host-name must not be empty" in capsys.readouterr().err
 
 
 def test_a_wrong_password_is_said_and_the_right_one_works_from_the_url_or_rediscli_auth(tmp_path: Path) -> None:

@@ -41,6 +41,12 @@ def run_follow(ns: argparse.Namespace) -> int:
                 parse_address(url)
         except ValueError as e:
             raise UsageError(str(e)) from None
+    if (opts.group is not None or opts.consumer is not None) and not streams:
+        raise UsageError("--group and --consumer are for reading redis:// streams (give one as a PATH)")
+    if opts.consumer is not None and opts.group is None:
+        raise UsageError("--consumer names a reader of a consumer group: give --group too")
+    if ns.host_name is not None and not ns.host_name.strip():
+        raise UsageError("--host-name must not be empty")
     if target is not None and target.startswith(("redis://", "rediss://")):
         if web is not None:
             raise UsageError("--serve is for a merge into a file or standard output, not -o redis://...")
