@@ -261,7 +261,8 @@ class StreamSource:
         return chunks
 
     def _committed(self, reads: list[StreamRead]) -> None:
-        """A commit recorded ``reads`` (with a state): the entries it holds may be acknowledged."""
+        """A commit recorded ``reads`` (with a state): the entries it holds may be acknowledged; by the
+        reader thread, or here once the source has finished (the run's last commit comes after that)."""
         upto = {r.origin: _id(r.entry) for r in reads if r.stream == self.address.shown}
         with self._lock:
             kept: list[tuple[str, bytes]] = []
@@ -271,29 +272,39 @@ class StreamSource:
                 else:
                     kept.append((origin, entry))
             self._stepped = kept
+        if self._leave.is_set():
+            self._acknowledge_now()
 
     def finish(self, complete: bool) -> list[Chunk]:
         """Leave; in a group, acknowledge what was handed over, and on a complete end the last step's lines
         too (a stop may not have written them: they stay pending for this consumer's next run). With a
-        state, only what a commit holds: the rest stay pending, and the next run skips and acknowledges
-        those the state has."""
+        state, only what a commit holds (the last commit acknowledges its own); the rest stay pending, and
+        the next run skips and acknowledges those the state has."""
         self._leave.set()
         if self._group is not None:
-            with self._lock:
-                last = [entry for _, entry in self._stepped] if complete and self._ledger is None else []
-                acks, self._acks = self._acks + last, []
-                self._stepped = []
-            if acks:
-                from ..streams.client import blocking_client
-
-                client = blocking_client(self.address)
-                try:
-                    client.xack(self.address.stream, self._group[0], *acks)
-                except Exception as e:
-                    log.warning("%s: %d entries not acknowledged (%s); they are read again", self.path, len(acks), e)
-                finally:
-                    client.close()
+            if complete and self._ledger is None:
+                with self._lock:
+                    self._acks += [entry for _, entry in self._stepped]
+                    self._stepped = []
+            self._acknowledge_now()
         return []
+
+    def _acknowledge_now(self) -> None:
+        """Acknowledge what waits, on a connection of its own (the reader thread has left)."""
+        assert self._group is not None
+        with self._lock:
+            acks, self._acks = self._acks, []
+        if not acks:
+            return
+        from ..streams.client import blocking_client
+
+        client = blocking_client(self.address)
+        try:
+            client.xack(self.address.stream, self._group[0], *acks)
+        except Exception as e:
+            log.warning("%s: %d entries not acknowledged (%s); they are read again", self.path, len(acks), e)
+        finally:
+            client.close()
 
     def next_deadline(self) -> float | None:
         return None
