@@ -442,8 +442,8 @@ def test_a_reader_with_a_state_killed_with_sigkill_writes_every_line_once(
     shown = run_cli("state", "show", str(state)).stdout.decode()
     assert "web1:" in shown and "web2:" in shown, shown  # each host and path with its last entry id
     # a short run commits once, at its end: what that commit holds is acknowledged then
-    with hosts["web1"].open("ab") as f:
-        f.write(b"a late line\n")
+    with hosts["web1"].open("ab") as late:
+        late.write(b"a late line\n")
     res = run_cli("follow", "--no-follow", str(hosts["web1"]), "-o", url, "--host-name", "web1")
     assert res.returncode == 0, res.stderr.decode()
     size = out.stat().st_size
