@@ -57,6 +57,19 @@ def test_the_python_preset_keeps_a_chained_traceback_with_its_log_line() -> None
     ]
 
 
+def test_the_python_preset_takes_a_traceback_begun_after_a_log_prefix() -> None:
+    # some loggers print the traceback's first line after their prefix
+    data = (
+        b"2026-11-29 01:00:00 INFO start\n"
+        b"2026-11-29 01:00:01 ERROR Traceback (most recent call last):\n"
+        b'  File "app.py", line 10, in handle\n'
+        b"ValueError: bad body\n"
+        b"2026-11-29 01:00:02 INFO after\n"
+    )
+    records = [c.data for c in frame(None, data, preset="python")]
+    assert records == [data[:31], data[31:-31], data[-31:]]
+
+
 def test_the_java_and_indented_presets_and_a_start_regex() -> None:
     data = b"".join(JAVA_RECORD) + b"next line\n"
     assert [c.data for c in frame(None, data, preset="java")] == [b"".join(JAVA_RECORD), b"next line\n"]

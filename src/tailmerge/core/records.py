@@ -70,9 +70,9 @@ class _PythonStarts:
         self._after = False  # just after an exception line: a chain may follow
 
     def __call__(self, line: bytes) -> bool:
-        if line.startswith(b"Traceback (most recent call last):"):
+        if (at := line.find(b"Traceback (most recent call last):")) >= 0:
             self._in_traceback, self._after = True, False
-            return False
+            return at > 0  # after a prefix (a time, a level): a log line of its own that the traceback follows
         if line[:1] in (b" ", b"\t"):
             return False
         if self._in_traceback:
