@@ -15,7 +15,7 @@ from tailmerge.options import Engine
 from tailmerge.sources.open_files import OpenFiles
 from tailmerge.verify import verify
 
-from .conftest import PY, assert_no_traceback, file_lines, wait_for, writer
+from .conftest import PY, assert_no_traceback, file_lines, tailmerge, wait_for, writer
 
 FILES = 2000
 LINES = 50
@@ -81,8 +81,9 @@ def _files(folder: Path, n: int = FILES, lines: int = LINES) -> list[Path]:
 
 
 def _merger(args: list[str], limit: int, err: Path) -> subprocess.Popen[bytes]:
+    """The CLI under ``limit``; its stderr to a file (a pipe nobody reads could fill up and hold it)."""
     with err.open("wb") as errors:
-        return subprocess.Popen([PY, "-m", "tailmerge", *args], stderr=errors, preexec_fn=_limited(limit))
+        return tailmerge(*args, stdout=subprocess.DEVNULL, stderr=errors, preexec_fn=_limited(limit))
 
 
 def _verified(files: list[Path], out: Path) -> None:
