@@ -56,9 +56,16 @@ def writer(files: Sequence[Path], *args: str) -> subprocess.Popen[bytes]:
     return proc
 
 
-def tailmerge(*args: str, stdout: int | IO[bytes] = subprocess.PIPE) -> subprocess.Popen[bytes]:
-    """Start the real command line in its own process."""
-    _started.append(proc := subprocess.Popen([PY, "-m", "tailmerge", *args], stdout=stdout, stderr=subprocess.PIPE))
+def tailmerge(
+    *args: str,
+    stdout: int | IO[bytes] = subprocess.PIPE,
+    stderr: int | IO[bytes] = subprocess.PIPE,
+    preexec_fn: Callable[[], None] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start the real command line in its own process (``preexec_fn``: run in the child first, to set a
+    limit)."""
+    argv = [PY, "-m", "tailmerge", *args]
+    _started.append(proc := subprocess.Popen(argv, stdout=stdout, stderr=stderr, preexec_fn=preexec_fn))
     return proc
 
 

@@ -106,7 +106,9 @@ def test_polling_takes_over_when_inotify_is_refused(tmp_path: Path, engine: Engi
     assert_no_traceback(err)
 
 
-def test_running_out_of_file_descriptors_is_named_and_the_rest_are_followed(tmp_path: Path, engine: Engine) -> None:
+def test_more_files_than_file_descriptors_are_all_followed(tmp_path: Path, engine: Engine) -> None:
+    """Twice as many files as the open-file limit: the least recently read are closed to make room and
+    opened again when they change (2,000 files at 1,024: ``test_descriptors.py``)."""
     files = [tmp_path / f"f{i:03d}.log" for i in range(200)]
     for i, f in enumerate(files):
         f.write_bytes(b"line of %d\n" % i)
@@ -120,10 +122,8 @@ def test_running_out_of_file_descriptors_is_named_and_the_rest_are_followed(tmp_
         capture_output=True, timeout=60, preexec_fn=low_limit,
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
-    assert b"too many open files (limit 100" in res.stderr and b"ulimit -n" in res.stderr
-    assert_no_traceback(res.stderr)
-    got = file_lines(out)
-    assert 30 < len(got) < 200  # the files that fit are followed
+    assert res.stderr == b""  # no file left out, nothing to say
+    assert sorted(file_lines(out)) == sorted(b"line of %d\n" % i for i in range(200))
 
 
 def test_a_written_file_is_read_without_looking_at_its_path_each_time(

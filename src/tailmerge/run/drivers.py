@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from ..bridge import StopToken, WakeRelay, call_soon
 from ..core import Follower, Wait, pace
+from ..merge import Merge
 from ..options import Options
 from ..sources import Compressed, Discovery, Source, Stdin
 from ..watch import Signal, Watcher
@@ -28,6 +30,7 @@ class Drivers:
     """What a run drives its followers with; ``Run`` supplies the state below."""
 
     options: Options
+    merge: Merge
     token: StopToken
     watcher: Watcher
     gate: threading.BoundedSemaphore
@@ -49,6 +52,9 @@ class Drivers:
         finally:
             for _ in range(ACTIVE_FOLLOWERS):
                 self.gate.release()
+            # --idle-exit counts from here, not from when the merge was made: opening 2,000 files and starting
+            # a thread for each took longer than 2 s under load, and such a run stopped before reading anything
+            self.merge.last_activity = time.monotonic()
 
     def _plan(self, follower: Follower[T], event_driven: bool) -> Iterator[list[T] | Wait]:
         o = self.options

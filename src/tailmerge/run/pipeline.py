@@ -22,7 +22,7 @@ from ..merge import ROOM, Merge, Timing
 from ..opening import PathArg, as_paths
 from ..options import Options
 from ..sinks import Origin, Output, Sink, span_switch
-from ..sources import Compressed, Discovery, Ledger, Source, Stdin, is_archive, is_pattern
+from ..sources import Compressed, Discovery, Ledger, OpenFiles, Source, Stdin, fd_budget, is_archive, is_pattern
 from ..sources.ledger import FileRead
 from ..sources.start import Start
 from ..watch import Watcher, make_watcher
@@ -77,6 +77,7 @@ class Run(Drivers):
         if options.watch == "inotify" and not self.watcher.event_driven:
             log.warning("--watch inotify: inotify could not be used; polling instead")
         self.ledger = ledger if ledger is not None else Ledger()
+        self.open_files = OpenFiles(fd_budget())  # more files than descriptors: the idle ones are closed
         starts = record_starts(options.multiline, options.multiline_start) if options.records else None
         self.framing = Framing(options.max_line_bytes, starts, options.max_record_bytes, options.multiline_timeout)
         if merge.order is not None:  # no more read per step than the order holds before waiting for room
@@ -173,6 +174,7 @@ class Run(Drivers):
             follow=o.follow,
             ledger=self.ledger,
             framing=self.framing,
+            budget=self.open_files,
         )
 
     def _stream(self, path: str) -> Stdin | StreamSource:

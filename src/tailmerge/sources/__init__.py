@@ -11,7 +11,8 @@ if TYPE_CHECKING:
     from .discovery import Discovery, is_pattern
     from .file import Source
     from .ledger import Ledger
-    from .limits import raise_fd_limit
+    from .limits import fd_budget, raise_fd_limit
+    from .open_files import OpenFiles
     from .stdin import Stdin
     from .stream import StreamSource
 
@@ -19,9 +20,11 @@ __all__ = [
     "Compressed",
     "Discovery",
     "Ledger",
+    "OpenFiles",
     "Source",
     "Stdin",
     "StreamSource",
+    "fd_budget",
     "is_archive",
     "is_pattern",
     "raise_fd_limit",
@@ -37,7 +40,9 @@ if not TYPE_CHECKING:  # each module is imported when one of its names is first 
             "is_pattern": ".discovery",
             "Source": ".file",
             "Ledger": ".ledger",
+            "fd_budget": ".limits",
             "raise_fd_limit": ".limits",
+            "OpenFiles": ".open_files",
             "Stdin": ".stdin",
             "StreamSource": ".stream",  # redis-py only once a stream is read
         },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 
@@ -10,7 +11,29 @@ from .generation import Generation
 from .ledger import Ledger
 from .spans import READ_SIZE
 
-__all__ = ["find_copy", "read_rest_from_copy", "siblings"]
+__all__ = ["find_copy", "read_again", "read_rest_from_copy", "siblings"]
+
+log = logging.getLogger("tailmerge")
+
+
+def read_again(
+    name: str, path: str, gen: Generation, size: int, out: list[Chunk | Span], ledger: Ledger | None
+) -> None:
+    """``gen`` (the file at ``path``, followed as ``name``) was truncated to ``size``, or rewritten: what was not
+    read yet is read from its copy, then the file again from its start."""
+    recovered = read_rest_from_copy(path, gen, out, ledger)
+    log.warning(
+        "%s: truncated (size %d, was read to %d%s); reading again from the start",
+        name,
+        size,
+        gen.pos - recovered,
+        f"; the {recovered} bytes not read yet were read from its copy" if recovered else "",
+    )
+    # the held partial line was really read: emit it rather than lose it
+    out.extend(gen.framer.flush())
+    gen.framer.reset(0)
+    gen.pos = 0
+    gen.fingerprint = b""
 
 
 def read_rest_from_copy(path: str, gen: Generation, out: list[Chunk | Span], ledger: Ledger | None) -> int:

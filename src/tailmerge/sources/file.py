@@ -12,15 +12,18 @@ import errno
 import logging
 import os
 import stat
+import threading
 import time
 from collections.abc import Callable
 
 from ..core import DEFAULT_MAX_LINE_BYTES, FINGERPRINT_BYTES, Change, Framing, Identity, LineFramer, follow_path, look
-from .copytruncate import read_rest_from_copy
+from .copytruncate import read_again
 from .generation import Generation
 from .ledger import FileRead, Ledger
 from .limits import fd_limit_message
 from .moved import resume_saved
+from .open_files import OpenFiles
+from .reopen import Reopening
 from .spans import Lines, SpanReading
 from .start import Start
 
@@ -29,13 +32,14 @@ __all__ = ["Source"]
 log = logging.getLogger("tailmerge")
 
 
-class Source(SpanReading):
-    """A followed path. Not thread-safe: one engine worker drives it at a time.
+class Source(SpanReading, Reopening):
+    """A followed path. One engine worker drives it at a time; another source may close its idle file
+    (``close_idle``) under its lock, which a step holds. ``budget``: the files all sources may hold open.
 
     A file that exists at start is read from where ``start`` says (its start by default); a file that
-    appears later from its start. ``ledger``: files already
-    read, so a rotated file matched again under its new name is not read twice; with a state, the files
-    an earlier run was reading for this path, resumed where it left them.
+    appears later from its start. ``ledger``: files already read, so a rotated file matched again under
+    its new name is not read twice; with a state, the files an earlier run was reading for this path,
+    resumed where it left them.
     """
 
     def __init__(
@@ -49,6 +53,7 @@ class Source(SpanReading):
         ledger: Ledger | None = None,
         framing: Framing | None = None,
         abspath: str | None = None,
+        budget: OpenFiles | None = None,
     ) -> None:
         self.path = path
         self.abspath = abspath if abspath is not None else os.path.abspath(path)
@@ -59,6 +64,8 @@ class Source(SpanReading):
         self._rotate_wait = rotate_wait
         self._follow = follow
         self._ledger = ledger
+        self._budget = budget
+        self._lock = threading.Lock()
         self._at_start = True  # the first open, of a file that existed when the run began
         self._took_up = False  # the files an earlier run was reading for this path were looked for
         self._moved = False  # the current file was renamed away and nothing is at the path yet
@@ -111,11 +118,22 @@ class Source(SpanReading):
     def open(self) -> None:
         """Open the file now, if it is not open yet: its start position (``--from end``, ``-n``) is taken
         when the run adds it, not when its follower first runs, and a missing file is reported at once."""
-        if self._current is None and not self.closed:
-            self._open()
+        budget = self._budget
+        if not self._follow and budget is not None and budget.count >= budget.limit:
+            return  # without follow, a file that does not fit now is opened in its turn, and read to its end
+        with self._lock:
+            if self._current is None and not self.closed:
+                self._open()
+                self._holding()
 
     def step(self) -> list[Lines]:
         """Read what is new now and return its complete lines (possibly none). Never blocks on waiting."""
+        with self._lock:
+            out = self._step()
+            self._holding()
+            return out
+
+    def _step(self) -> list[Lines]:
         out: list[Lines] = []
         if self.closed:
             return out
@@ -127,11 +145,13 @@ class Source(SpanReading):
             elif gen.deadline is not None and now >= gen.deadline:
                 log.info("%s: rotated file let go after %.1f s without growth", self.path, now - gen.grew_at)
                 self._let_go(gen, out)
-        if self._current is None:
+        if self._current is not None and self._current.fd < 0:
+            self._reopen(self._current, out)  # closed to make room: opened again if its path changed
+        elif self._current is None:
             self._open()
         current = self._current
         self._caught_up = False
-        if current is not None:
+        if current is not None and current.fd >= 0:
             read = self._read(current, out)
             # polled: the path is looked at when the file has nothing new. With a waker: when its folder's
             # watch saw the entry change, even if the file grew too (a writer that goes on writing to the
@@ -151,6 +171,12 @@ class Source(SpanReading):
         emitted with one added (unless a state keeps it for a later run, when it is whole). Otherwise (a
         stop) it stays unread and one warning names it; so does a held record when a state resumes it.
         """
+        with self._lock:
+            out = self._finish(complete)
+            self._holding()
+            return out
+
+    def _finish(self, complete: bool) -> list[Lines]:
         out: list[Lines] = []
         if self.closed:
             return out
@@ -158,8 +184,8 @@ class Source(SpanReading):
         for gen in self._generations():
             at_end = False
             if complete:
-                try:
-                    at_end = os.fstat(gen.fd).st_size == gen.pos
+                try:  # a file closed to make room: its size when it was closed
+                    at_end = (os.fstat(gen.fd).st_size if gen.fd >= 0 else gen.size) == gen.pos
                 except OSError:
                     pass
             if at_end and not keep:
@@ -173,14 +199,6 @@ class Source(SpanReading):
             self._let_go(gen, out, flush=False, finished=at_end)
         self.closed = True
         return out
-
-    def close(self) -> None:
-        """Close every file without emitting anything more."""
-        for gen in self._generations():
-            os.close(gen.fd)
-        self._rotated.clear()
-        self._current = None
-        self.closed = True
 
     def _generations(self) -> list[Generation]:
         return [*self._rotated, *([self._current] if self._current else [])]
@@ -196,8 +214,7 @@ class Source(SpanReading):
 
     def _open(self) -> None:
         try:
-            # O_NONBLOCK: opening a FIFO put in the file's place must not hang the follower
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+            fd = self._open_file(self.path)
         except FileNotFoundError:
             self._report("no such file; it will be followed once it appears" if self._follow else "no such file")
             if self._ledger is not None and not self._took_up:
@@ -259,12 +276,12 @@ class Source(SpanReading):
         gen.size = size
         cut = bool(gen.spans) and self._moved_short(gen)
         if cut:  # truncated under a span, perhaps written again since: read on from the copy, then anew
-            self._truncated(gen, size, out)
+            read_again(self.path, self.abspath, gen, size, out, self._ledger)
         if size == gen.pos:
             return cut
         change = look(gen.pos, size, starts_same=self._same_start(gen, size))
         if change in (Change.TRUNCATED, Change.REWRITTEN):
-            self._truncated(gen, size, out)
+            read_again(self.path, self.abspath, gen, size, out, self._ledger)
         want = min(size - gen.pos, self._framing.step_budget)
         spans = self._framing.spans
         if spans is not None and spans.on and isinstance(gen.framer, LineFramer):
@@ -304,21 +321,6 @@ class Source(SpanReading):
             return os.pread(gen.fd, known, 0) == gen.fingerprint
         except OSError:
             return True
-
-    def _truncated(self, gen: Generation, size: int, out: list[Lines]) -> None:
-        recovered = read_rest_from_copy(self.abspath, gen, out, self._ledger)
-        log.warning(
-            "%s: truncated (size %d, was read to %d%s); reading again from the start",
-            self.path,
-            size,
-            gen.pos - recovered,
-            f"; the {recovered} bytes not read yet were read from its copy" if recovered else "",
-        )
-        # the held partial line was really read: emit it rather than lose it
-        out.extend(gen.framer.flush())
-        gen.framer.reset(0)
-        gen.pos = 0
-        gen.fingerprint = b""
 
     # -- resuming what an earlier run was reading (--state) ------------------------------------------
 
@@ -373,7 +375,9 @@ class Source(SpanReading):
             # finished: rotated away (or deleted) and read to its end; the file at the path is not, even
             # when the run ends, so a state resumes it where it was left
             self._ledger.record(self.abspath, gen.identity, gen.fingerprint, gen.framer.offset)
-        os.close(gen.fd)
+        if gen.fd >= 0:
+            os.close(gen.fd)
+            gen.fd = -1
         if gen in self._rotated:
             self._rotated.remove(gen)
         if gen is self._current:

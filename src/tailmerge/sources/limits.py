@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 
-__all__ = ["fd_limit_message", "raise_fd_limit"]
+__all__ = ["fd_budget", "fd_limit_message", "raise_fd_limit"]
 
 log = logging.getLogger("tailmerge")
 
@@ -25,6 +26,32 @@ def raise_fd_limit() -> int:
         log.info("could not raise the open-file limit from %d to %d: %s", soft, target, e)
         return soft
     return target
+
+
+RESERVE = 64  # descriptors kept for what a run opens after its sources: at least this many, or an eighth
+
+
+def fd_budget() -> int:
+    """How many files the sources may hold open at once: the soft limit on open files, less the
+    descriptors open now (the output, the state's SQLite files, the waker) and a reserve for what opens
+    later (an event loop, pipes, sockets, spans on their way out, a copy looked for): an eighth of the
+    limit, at least RESERVE, at most half of what is left. At least one."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        return 1 << 30
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 1 << 30
+    left = soft - _open_now()
+    return max(1, left - min(max(RESERVE, soft // 8), left // 2))
+
+
+def _open_now() -> int:
+    try:
+        return len(os.listdir("/proc/self/fd")) - 1  # less the listing's own descriptor
+    except OSError:  # no /proc: the standard streams and a few more
+        return 16
 
 
 _fd_limit_explained = False
