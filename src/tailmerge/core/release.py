@@ -99,8 +99,10 @@ class Release:
             return list(map(units.__getitem__, self._order))
         # The units sorted by their times, as one stable sort: sorted() asks each unit's key once, in
         # order, so the key of the i-th unit is the i-th time. No index per unit, nor a pass to look the
-        # units up by them (about a third less than the order's sort and lookups)
-        return sorted(units, key=partial(next, iter(self.times)))
+        # units up by them (about a third less than the order's sort and lookups). In place: a copy
+        # would touch every unit twice more (its reference counted up, then down)
+        units.sort(key=partial(next, iter(self.times)))
+        return units
 
     def runs(self) -> list[tuple[int, list[Chunk]]]:
         """The release as runs of one source's units in the merged order (key, chunks)."""
