@@ -125,6 +125,49 @@ def test_runs_are_released_as_slices_of_their_chunk_with_exact_offsets() -> None
     ]
 
 
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 30), min_size=1, max_size=12), min_size=1, max_size=4), st.data())
+def test_the_bytes_released_are_counted_a_run_at_a_time_and_where_the_first_held_one_was_cut(
+    sources: list[list[int]], data: st.DataObject
+) -> None:
+    """No unit's bytes are counted as it goes: a source's released bytes are its wholly released runs
+    plus where its first held run was cut, equal at every step to the sizes of what went (counted only
+    when asked), and a run counts as held whole until its last unit goes. Live mode too (late units)."""
+    lateness = data.draw(st.sampled_from([None, 5.0]))
+    order = TimeOrder(lateness)
+    for key in range(len(sources)):
+        order.add_source(key, 0.0)
+    # each source's runs: its lines in pieces of 1-4, the last one's newline added by tailmerge (a final
+    # line without one), every line's width its own
+    pending: list[list[TimedRun]] = []
+    total: list[int] = []
+    for k, times in enumerate(sources):
+        cuts = sorted(data.draw(st.sets(st.integers(1, len(times) - 1), max_size=4)) if len(times) > 1 else [])
+        end = 0
+        made = []
+        for a, b in zip([0, *cuts], [*cuts, len(times)], strict=True):
+            units = [b"%d-%d%s" % (k, n, b"x" * (n % 3)) for n in range(a, b)]
+            chunk_data = b"".join(u + b"\n" for u in units)
+            added = b == len(times) and len(units) == 1
+            end += len(chunk_data) - added
+            ts = [float(t) for t in sorted(times[a:b])]
+            made.append(TimedRun(Chunk(chunk_data, end, added), None, ts, list[float | None](ts), units))
+        pending.append(made)
+        total.append(end)
+    out: list[Release] = []
+    for now, key in enumerate(data.draw(st.permutations([k for k, runs in enumerate(pending) for _ in runs]))):
+        out += order.add(key, [pending[key].pop(0)], float(now)) + order.release(float(now))
+        for k in range(len(sources)):
+            went = sum(seg.size for r in out for kk, segs in r.parts if kk == k for seg in segs)
+            assert order.released_bytes(k) == went
+            assert order.held(k) == sum(len(run.chunk.data) for run in order._queues[k].runs)
+    for k in range(len(sources)):
+        order.end(k)
+    out += order.flush()
+    assert [order.released_bytes(k) for k in range(len(sources))] == total
+    assert [order.held(k) for k in range(len(sources))] == [0] * len(sources)
+
+
 def test_untimed_lines_take_the_time_before_them_and_the_window_keeps_by_it() -> None:
     times = {b"a 5": 5.0, b"b 8": 8.0, b"c 12": 12.0}
     clock = SourceClock(times.get, Window(since=6.0, until=10.0))

@@ -114,8 +114,12 @@ def test_an_exact_merge_of_time_texts_is_a_stable_sort_by_time(
             everything.append((last, k, n, line))
     expected = [line for *_, line in sorted(everything)]
     out = folder / "out.log"
-    tailmerge.merge(paths, out, follow=False, order="time")
+    progress: list[int] = []
+    stats = tailmerge.merge(paths, out, follow=False, order="time", progress=progress.append)
     assert file_lines(out) == expected
+    # what each source gave, as the order counted it (a run at a time), and as each release's bytes
+    assert stats.per_source == {str(p): p.stat().st_size for p in paths}
+    assert sum(progress) == sum(p.stat().st_size for p in paths)
     got = list(tailmerge.follow(paths, follow=False, order="time"))
     assert [line.data for line in got] == expected
     assert [line.time for line in got] == [timed[line] for line in expected]

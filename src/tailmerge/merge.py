@@ -71,8 +71,7 @@ class Merge:
         self._token: StopToken | None = None
         self._seq = 0
         self.origins: list[Origin] = []
-        self.consumed: dict[str, int] = {}
-        """Bytes of each source path merged (lines are not counted: raw output never looks at each line)."""
+        self._consumed: dict[str, int] = {}
         self.last_activity = time.monotonic()
         self.on_due: Callable[[], None] = _nothing
         """Called (from any thread) when held units may be due sooner than the run last asked."""
@@ -107,16 +106,25 @@ class Merge:
     def _place(self, origin: Origin, chunks: Sequence[Chunk | Span] | Release) -> Handed:
         self._seq += 1
         self.last_activity = time.monotonic()
-        if isinstance(chunks, Release):  # time order: the units of many sources as one
-            for key, segments in chunks.parts:
-                self._count(self.origins[key].path, sum(s.size for s in segments))
+        if isinstance(chunks, Release):  # time order: the units of many sources as one (counted by the order)
             return Interleaved(self._seq, self.origins, chunks)
         batch = Batch(self._seq, origin, chunks)
         self._count(origin.path, batch.consumed)
         return batch
 
     def _count(self, path: str, size: int) -> None:
-        self.consumed[path] = self.consumed.get(path, 0) + size
+        self._consumed[path] = self._consumed.get(path, 0) + size
+
+    @property
+    def consumed(self) -> dict[str, int]:
+        """Bytes of each source path merged (lines are not counted: raw output never looks at each line).
+        Time order counts what it released itself, a run at a time (``TimeOrder.released_bytes``)."""
+        consumed = dict(self._consumed)
+        if self.order is not None:
+            for origin in self.origins:
+                if size := self.order.released_bytes(origin.index):
+                    consumed[origin.path] = consumed.get(origin.path, 0) + size
+        return consumed
 
     def _admit(self, origin: Origin, chunks: Sequence[Chunk | Span]) -> list[Ready]:
         """What may go out now, in order, once ``chunks`` came in (timed, windowed, reordered). Spans come

@@ -25,8 +25,9 @@ __all__ = ["cli", "main"]
 log = logging.getLogger("tailmerge")
 
 
-def cli(*args: str) -> int:
-    """Run the command line with ``args``; return the exit status."""
+def cli(*args: str, own_process: bool = False) -> int:
+    """Run the command line with ``args``; return the exit status. ``own_process``: the process is this
+    run's alone (the console entry point), so its allocator may be tuned for it (``follow``)."""
     parser = build_parser(__version__)
     try:
         ns, extra = parser.parse_known_args(args)
@@ -59,7 +60,7 @@ def cli(*args: str) -> int:
             return run_serve(ns)
         from .follow import run_follow  # the run's modules only for a run
 
-        return run_follow(ns)
+        return run_follow(ns, own_process=own_process)
     except UsageError as e:
         return _usage_error(ns, str(e))
     except ExtraMissing as e:
@@ -134,4 +135,4 @@ def _records(ns: argparse.Namespace) -> Framing | None:
 
 def main() -> None:
     """Console entry point."""
-    sys.exit(cli(*sys.argv[1:]))
+    sys.exit(cli(*sys.argv[1:], own_process=True))

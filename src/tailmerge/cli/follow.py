@@ -25,13 +25,17 @@ __all__ = ["EXIT_PIPE", "UsageError", "run_follow"]
 EXIT_PIPE = 141
 
 
-def run_follow(ns: argparse.Namespace) -> int:
+def run_follow(ns: argparse.Namespace, *, own_process: bool = False) -> int:
     target = None if ns.output in (None, "-") else ns.output
     try:
         opts = Options(**options_from(ns))
         web = _web(ns)
     except (ValueError, TypeError) as e:
         raise UsageError(str(e)) from None
+    if own_process and opts.order == "time":  # its buffers come and go a step at a time (_heap)
+        from .._heap import keep_freed_heap
+
+        keep_freed_heap()
     raise_fd_limit()
     if streams := [p for p in ns.paths if p.startswith(("redis://", "rediss://"))]:
         from ..streams.address import parse_address

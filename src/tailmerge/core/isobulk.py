@@ -131,7 +131,9 @@ def iso_keys(
         bounded = (*_BOUNDED, (sec_start, b"012345"))
         minutes = set(map(itemgetter(slice(0, 16)), keys))
     for column, allowed in bounded:
-        if joined[column::end].strip(allowed):  # a digit the regex does not allow there (or seconds 60)
+        # a digit the regex does not allow there (or seconds 60): what is left once the allowed ones are
+        # deleted (a table lookup a byte, where strip() looks each byte up in ``allowed``: 7x slower)
+        if joined[column::end].translate(None, allowed):
             return None
     for minute in minutes:
         if minute_epoch(minute, True) is None:

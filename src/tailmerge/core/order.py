@@ -47,7 +47,8 @@ class _Queue:
     pos: int = 0
     last_time: Key = NO_TIME  # the time of its last unit (its watermark): it will not go back before it
     last_arrival: float = 0.0
-    held: int = 0  # bytes
+    held: int = 0  # bytes of its runs not wholly released (a run counts whole until its last unit goes)
+    done: int = 0  # bytes of its runs wholly released
     added: int = 0  # units queued so far
     released: int = 0  # of which released
     ended: bool = False
@@ -97,9 +98,17 @@ class TimeOrder:
         self._queues[key].ended = True
 
     def held(self, key: int) -> int:
-        """Bytes of ``key``'s units not released yet."""
+        """Bytes of ``key``'s runs not wholly released yet: a run counts whole until its last unit goes, so
+        that no unit's bytes are counted as it goes (a ``len()`` per unit)."""
         q = self._queues.get(key)
         return 0 if q is None else q.held
+
+    def released_bytes(self, key: int) -> int:
+        """Bytes of ``key``'s source released so far (a newline tailmerge added is not among them)."""
+        q = self._queues.get(key)
+        if q is None:
+            return 0
+        return q.done + (q.runs[0].offset(q.pos) if q.pos else 0)  # and where its first held run was cut
 
     @property
     def empty(self) -> bool:
@@ -126,11 +135,11 @@ class TimeOrder:
                 # later units were released already: holding these cannot put them back in place
                 start = bisect_left(times, self._released_time)
                 self.late += start
-                late.append(Segment.of(run, 0, start))
+                late.append(Segment(run, 0, start))
                 if start == len(times):
+                    q.done += _size(run)
                     continue
                 q.pos = start  # the run is queued from its first unit on time
-                q.held -= late[-1].finish
             if not q.runs:
                 self._waiting += 1
             q.runs.append(run)
@@ -181,16 +190,16 @@ class TimeOrder:
                 stop = max(stop, bisect_right(run.times, expired, pos))
             if stop == pos:
                 break
-            segment = Segment.of(run, pos, stop)
-            segments.append(segment)
+            segments.append(Segment(run, pos, stop))
             times += run.times[pos:stop]
             q.released += stop - pos
-            q.held -= segment.finish - segment.begin
             if stop < len(run.times):
                 q.pos = stop
                 break
             q.runs.popleft()
             q.pos = 0
+            q.held -= len(run.chunk.data)
+            q.done += _size(run)
             if not q.runs:
                 self._waiting -= 1
         return segments
@@ -259,3 +268,9 @@ class TimeOrder:
         arrivals = self._arrivals
         while arrivals and self._queues[arrivals[0].key].released >= arrivals[0].upto:
             arrivals.popleft()
+
+
+def _size(run: TimedRun) -> int:
+    """Bytes of the source a run covers (a newline tailmerge added is not among them)."""
+    c = run.chunk
+    return c.end - c.start
