@@ -185,19 +185,20 @@ class StreamSource:
     ) -> list[tuple[str, bytes, int, bytes]]:
         """Of ``lines`` read (with a state), those an earlier run did not write; a host and path met for the
         first time is told to the ledger (at ``start``, where this run began) before its lines go on."""
-        kept = []
+        kept, written = [], []
         for line in lines:
             origin, entry = line[0], line[3]
             if (saved := self._saved.get(origin)) is not None and _id(entry) <= saved:
-                if self._group is not None:  # written by an earlier run, never acknowledged: now
-                    with self._lock:
-                        self._acks.append(entry)
+                written.append(entry)
                 continue
             if origin not in self._begun:
                 self._begun.add(origin)
                 assert self._ledger is not None
                 self._ledger.stream_begun(StreamRead(self.address.shown, origin, start))
             kept.append(line)
+        if written and self._group is not None:  # written by an earlier run, never acknowledged: now
+            with self._lock:
+                self._acks += written
         return kept
 
     def _wait_room(self) -> None:
@@ -207,13 +208,15 @@ class StreamSource:
             while self._held > READ_AHEAD and not self._leave.is_set():
                 self._room.wait(BLOCK_MS / 1000)  # woken by a step, or looks at the stop every second
 
-    def _acknowledge(self, client: redis.Redis) -> None:
+    def _acknowledge(self, client: redis.Redis) -> int:
+        """Acknowledge what waits to be; returns how many entries that was."""
         if self._group is None:
-            return
+            return 0
         with self._lock:
             acks, self._acks = self._acks, []
         if acks:
             client.xack(self.address.stream, self._group[0], *acks)
+        return len(acks)
 
     def _end(self, error: Exception | None = None) -> None:
         with self._lock:
@@ -291,18 +294,17 @@ class StreamSource:
 
     def _acknowledge_now(self) -> None:
         """Acknowledge what waits, on a connection of its own (the reader thread has left)."""
-        assert self._group is not None
         with self._lock:
-            acks, self._acks = self._acks, []
-        if not acks:
+            waiting = len(self._acks)
+        if not waiting:
             return
         from ..streams.client import blocking_client
 
         client = blocking_client(self.address)
         try:
-            client.xack(self.address.stream, self._group[0], *acks)
+            self._acknowledge(client)
         except Exception as e:
-            log.warning("%s: %d entries not acknowledged (%s); they are read again", self.path, len(acks), e)
+            log.warning("%s: %d entries not acknowledged (%s); they are read again", self.path, waiting, e)
         finally:
             client.close()
 
