@@ -55,6 +55,35 @@ def test_a_100_mb_line_without_newline_keeps_memory_bounded(tmp_path: Path, engi
     assert sum(len(p) - 1 for p in pieces) == 100 << 20  # every byte, in pieces
 
 
+def _peak_kib(*args: str) -> int:
+    """VmHWM of a run of the CLI with ``args`` (not ru_maxrss: inherited from pytest across exec)."""
+    res = subprocess.run(
+        [PY, "-c", "import re, sys; from tailmerge.cli import cli; rc = cli(*sys.argv[1:]); "
+         "print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read())[1], file=sys.stderr); sys.exit(rc)",
+         *args],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    return int(res.stderr.splitlines()[-1])
+
+
+def test_copying_many_big_files_holds_a_few_steps_not_one_per_file(tmp_path: Path) -> None:
+    # the event loop reads for every follower: each used to read its next step (8 MiB) and wait for the
+    # merge holding it, and kept its last one while waiting (73 MiB over the small run); now at most two
+    # followers hold what they read (16 MiB)
+    line = b"x" * 95 + b"\n"
+    big = line * ((12 << 20) // len(line))
+    names = []
+    for i in range(8):
+        (tmp_path / f"big{i}.log").write_bytes(big)
+        names.append(str(tmp_path / f"big{i}.log"))
+    (tmp_path / "small.log").write_bytes(line)
+    # into /dev/null: as into a pipe, the writer thread writes and a hand-over waits for it
+    base = _peak_kib("follow", "--no-follow", "--format", "labeled", str(tmp_path / "small.log"))
+    peak = _peak_kib("follow", "--no-follow", "--format", "labeled", *names)
+    assert peak - base < 40 * 1024, f"{(peak - base) // 1024} MiB over a one-line run"
+
+
 def test_an_empty_file_is_fine(tmp_path: Path, engine: Engine) -> None:
     (tmp_path / "empty.log").touch()
     (tmp_path / "full.log").write_bytes(b"x\n")

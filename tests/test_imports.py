@@ -11,11 +11,17 @@ import tailmerge
 from .conftest import PY
 
 # what a `follow` never needs: the checker, the state's SQLite, the Python API, the demo, the progress bar,
-# JSON (only for --format jsonl) and, without following, inotify
+# JSON (only for --format jsonl), time order, the decompressors and, without following, inotify
 NOT_FOR_A_COPY = (
+    "bz2",
+    "gzip",
+    "lzma",
+    "shutil",
     "tailmerge.api",
     "tailmerge.bridge.portal",
     "tailmerge.cli.demo",
+    "tailmerge.core.order",
+    "tailmerge.core.timing",
     "tailmerge.sinks.queue",
     "tailmerge.state.checkpoint",
     "tailmerge.state.store",

@@ -20,10 +20,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
-from .core.order import Release, TimeOrder
-from .core.timing import SourceClock, Window
 from .sinks.contract import Batch, Handed, Interleaved, Origin
 
 if TYPE_CHECKING:
@@ -31,12 +29,14 @@ if TYPE_CHECKING:
 
     from .bridge import StopToken
     from .core import Chunk, Span
+    from .core.order import Release, TimeOrder  # imported by a timed run only (``Timing``'s maker)
+    from .core.timing import SourceClock, Window
     from .sinks import Sink
 
 __all__ = ["ROOM", "Merge", "Timing"]
 
-Ready = tuple["Origin", "Sequence[Chunk | Span] | Release"]
-"""A source's lines to place as one batch, or a release of time order (its first source named)."""
+Ready: TypeAlias = "tuple[Origin, Sequence[Chunk | Span]] | Release"
+"""A source's lines to place as one batch, or a release of time order (the units of many sources)."""
 
 # bytes of a source held in time order before its follower waits for room, and read per step then: it
 # bounds what an exact merge holds (a release is one object, but keeps each released line's bytes twice)
@@ -90,6 +90,8 @@ class Merge:
             origins = [Origin(i, path) for i, path in enumerate(paths, start)]
             self.origins.extend(origins)
             if self.timing is not None:
+                from .core.timing import SourceClock
+
                 now = time.monotonic()
                 # an exact merge orders by the texts of times while every source's are of one layout
                 keyed = None if self.order is None or self.order.lateness is not None else self._keyed
@@ -103,11 +105,12 @@ class Merge:
     def _keyed(self) -> bool:
         return self.order is not None and self.order.keyed
 
-    def _place(self, origin: Origin, chunks: Sequence[Chunk | Span] | Release) -> Handed:
+    def _place(self, ready: Ready) -> Handed:
         self._seq += 1
         self.last_activity = time.monotonic()
-        if isinstance(chunks, Release):  # time order: the units of many sources as one (counted by the order)
-            return Interleaved(self._seq, self.origins, chunks)
+        if not isinstance(ready, tuple):  # time order: the units of many sources as one (counted by the order)
+            return Interleaved(self._seq, self.origins, ready)
+        origin, chunks = ready
         batch = Batch(self._seq, origin, chunks)
         self._count(origin.path, batch.consumed)
         return batch
@@ -138,15 +141,15 @@ class Merge:
             return [(origin, [r.piece(0, len(r.times)) for r in runs])] if runs else []
         order, now = self._order(), time.monotonic()
         before = order.next_deadline()
-        out = self._origins(order.add(origin.index, runs, now) + order.release(now))
+        out = self._released(order.add(origin.index, runs, now) + order.release(now))
         if order.next_deadline() != before:
             self.on_due()
         return out
 
-    def _origins(self, releases: list[Release]) -> list[Ready]:
+    def _released(self, releases: list[Release]) -> list[Ready]:
         if releases and self.order is not None:
             self._room_changed()
-        return [(self.origins[r.parts[0][0]], r) for r in releases]
+        return [*releases]
 
     def enter(self, origin: Origin, chunks: Sequence[Chunk | Span]) -> None:
         """Hand a source's lines over from a thread; a block sink may hold this thread (backpressure)."""
@@ -160,13 +163,13 @@ class Merge:
 
     def _put(self, ready: list[Ready]) -> None:
         if ready:
-            batches = [self._place(origin, chunks) for origin, chunks in ready]
+            batches = [self._place(r) for r in ready]
             for sink in self.sinks:
                 sink.put(batches)
 
     async def _aput(self, ready: list[Ready]) -> None:
         if ready:
-            batches = [self._place(origin, chunks) for origin, chunks in ready]
+            batches = [self._place(r) for r in ready]
             for sink in self.sinks:
                 await sink.aput(batches)
 
@@ -214,25 +217,25 @@ class Merge:
         """Send what is due (from a thread)."""
         if self.order is not None:
             with self._lock:
-                self._put(self._origins(self._order().release(time.monotonic())))
+                self._put(self._released(self._order().release(time.monotonic())))
 
     async def atick(self) -> None:
         """Send what is due (on the loop)."""
         if self.order is not None:
             async with self._aenter_lock():
-                await self._aput(self._origins(self._order().release(time.monotonic())))
+                await self._aput(self._released(self._order().release(time.monotonic())))
 
     def flush(self) -> None:
         """The run is over: send every held unit, in order (from a thread)."""
         if self.order is not None:
             with self._lock:
-                self._put(self._origins(self._order().flush()))
+                self._put(self._released(self._order().flush()))
 
     async def aflush(self) -> None:
         """The run is over: send every held unit, in order (on the loop)."""
         if self.order is not None:
             async with self._aenter_lock():
-                await self._aput(self._origins(self._order().flush()))
+                await self._aput(self._released(self._order().flush()))
 
     def full(self, origin: Origin) -> bool:
         """Whether the source holds so much in time order that its follower should wait for room."""

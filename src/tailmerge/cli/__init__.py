@@ -15,7 +15,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from .. import __version__
-from .parser import ExtraMissing, UsageError, build_parser
+from .parser import ExtraMissing, UsageError, build_parser, command_of
 
 if TYPE_CHECKING:
     from ..core import Framing
@@ -28,7 +28,7 @@ log = logging.getLogger("tailmerge")
 def cli(*args: str, own_process: bool = False) -> int:
     """Run the command line with ``args``; return the exit status. ``own_process``: the process is this
     run's alone (the console entry point), so its allocator may be tuned for it (``follow``)."""
-    parser = build_parser(__version__)
+    parser = build_parser(__version__, command_of(args))
     try:
         ns, extra = parser.parse_known_args(args)
     except SystemExit as e:

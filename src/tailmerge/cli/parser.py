@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Callable
+import os
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import MISSING, fields
 from typing import Any, cast
 
@@ -16,7 +18,7 @@ from ..sinks import FORMATS
 from ..state import FSYNC_POLICIES
 from ..verify import DEFAULT_BUDGET, VERIFY_FORMATS
 
-__all__ = ["ExtraMissing", "UsageError", "build_parser", "number", "options_from"]
+__all__ = ["ExtraMissing", "UsageError", "build_parser", "command_of", "number", "options_from"]
 
 
 class UsageError(Exception):
@@ -116,20 +118,29 @@ def options_from(ns: argparse.Namespace) -> OptionArgs:
     return cast(OptionArgs, values)
 
 
-def build_parser(version: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="tailmerge",
-        description="Follow many growing log files and merge their complete lines into one stream.",
-    )
-    p.add_argument("--version", action="version", version=f"tailmerge {version}")
-    sub = p.add_subparsers(dest="command", metavar="{follow,serve,verify,state,demo}")
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help formatter, given the terminal's width: argparse makes one per argument added, and
+    left to itself each imports ``shutil`` (with bz2 and lzma) to ask it, a few ms of every start."""
 
-    f = sub.add_parser(
-        "follow",
-        help="follow files and merge their lines",
-        description="Follow files and merge their complete lines. "
-        "Quote glob patterns so the shell leaves them to tailmerge.",
-    )
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None):
+        super().__init__(prog, indent_increment, max_help_position, width if width is not None else _columns())
+
+
+def _columns() -> int:
+    """The terminal's width as ``shutil.get_terminal_size`` tells it: ``COLUMNS``, else stdout's, else 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns if sys.__stdout__ else 0
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
+
+
+def _follow(f: argparse.ArgumentParser) -> None:
     f.add_argument(
         "paths", nargs="+", metavar="PATH", help="a file, a quoted glob pattern ('logs/*.log', '**'), or - for stdin"
     )
@@ -188,12 +199,8 @@ def build_parser(version: str) -> argparse.ArgumentParser:
     _add_view_options(f)
     f.add_argument("-v", "--verbose", action="store_true", help="also report rotations and reopened files")
 
-    w = sub.add_parser(
-        "serve",
-        help="follow files and show their merge live in a browser",
-        description="Follow files and show their merged lines live in a browser (needs tailmerge[web]). "
-        "Every option of follow but the output's applies.",
-    )
+
+def _serve(w: argparse.ArgumentParser) -> None:
     w.add_argument(
         "paths", nargs="+", metavar="PATH", help="a file, a quoted glob pattern ('logs/*.log', '**'), or - for stdin"
     )
@@ -210,7 +217,8 @@ def build_parser(version: str) -> argparse.ArgumentParser:
     _add_view_options(w)
     w.add_argument("-v", "--verbose", action="store_true", help="also report rotations and reopened files")
 
-    v = sub.add_parser("verify", help="check that a merged output holds every input line once, in order")
+
+def _verify(v: argparse.ArgumentParser) -> None:
     v.add_argument(
         "inputs", nargs="+", metavar="INPUT", help="a file, or a quoted glob pattern; rotated generations oldest first"
     )
@@ -248,12 +256,15 @@ def build_parser(version: str) -> argparse.ArgumentParser:
     )
     v.add_argument("--tz", metavar="ZONE", help="as given to follow (default: local)")
 
-    s = sub.add_parser("state", help="what a state file (--state) holds")
+
+def _state(s: argparse.ArgumentParser) -> None:
     s_sub = s.add_subparsers(dest="state_command", metavar="{show}", required=True)
     show = s_sub.add_parser("show", help="the sources, offsets, finished files and output size of a state")
     show.add_argument("state_path", metavar="PATH", help="the state file")
+    show.set_defaults(subparser=show)
 
-    d = sub.add_parser("demo", help="merge live writers on demo data, then verify the merge")
+
+def _demo(d: argparse.ArgumentParser) -> None:
     d.add_argument("--engine", choices=ENGINES, default=Options().engine, help="the engine (default: %(default)s)")
     d.add_argument(
         "--seconds", type=number(float, 0.5), default=4.0, help="how long the writers write (default: %(default)s)"
@@ -267,6 +278,45 @@ def build_parser(version: str) -> argparse.ArgumentParser:
         metavar="URL",
         help="two shippers and a reader through a running Redis server (default URL: %(const)s)",
     )
-    for sp in (f, w, v, s, show, d):
+
+
+# each command: its help in the list of commands, its description, and what fills in its arguments
+_COMMANDS: dict[str, tuple[str, str | None, Callable[[argparse.ArgumentParser], None]]] = {
+    "follow": (
+        "follow files and merge their lines",
+        "Follow files and merge their complete lines. Quote glob patterns so the shell leaves them to tailmerge.",
+        _follow,
+    ),
+    "serve": (
+        "follow files and show their merge live in a browser",
+        "Follow files and show their merged lines live in a browser (needs tailmerge[web]). "
+        "Every option of follow but the output's applies.",
+        _serve,
+    ),
+    "verify": ("check that a merged output holds every input line once, in order", None, _verify),
+    "state": ("what a state file (--state) holds", None, _state),
+    "demo": ("merge live writers on demo data, then verify the merge", None, _demo),
+}
+
+
+def command_of(args: Sequence[str]) -> str | None:
+    """The command ``args`` name (the first word that is no option: the top level takes no values)."""
+    return next((a for a in args if not a.startswith("-")), None)
+
+
+def build_parser(version: str, command: str | None = None) -> argparse.ArgumentParser:
+    """The grammar; with ``command``, only that command's arguments are filled in (argparse spends a few
+    ms on all of them, at every start), the others list just their names and help."""
+    p = argparse.ArgumentParser(
+        prog="tailmerge",
+        description="Follow many growing log files and merge their complete lines into one stream.",
+        formatter_class=_Formatter,
+    )
+    p.add_argument("--version", action="version", version=f"tailmerge {version}")
+    sub = p.add_subparsers(dest="command", metavar="{follow,serve,verify,state,demo}")
+    for name, (help_text, description, fill) in _COMMANDS.items():
+        sp = sub.add_parser(name, help=help_text, description=description, formatter_class=_Formatter)
         sp.set_defaults(subparser=sp)  # so a usage error found after parsing prints this command's usage
+        if command is None or command == name or command not in _COMMANDS:
+            fill(sp)
     return p

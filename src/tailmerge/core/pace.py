@@ -69,19 +69,24 @@ def pace(
     Without ``follow`` the plan ends at the first look that finds nothing (a stream: at its end).
     """
     interval = poll_interval
+    # one slot, emptied by the yield: a plan suspended after a hand-over keeps none of the lines it handed
+    # over, so a follower waiting for its next turn holds no step's bytes
+    got: list[list[T]] = []
     while True:
         try:
-            items = follower.step()
+            got.append(follower.step())
         except OSError as e:
             log.error("%s: %s; no longer followed", follower.path, e)
             return
-        if items:
+        if got[0]:
             interval = poll_interval
-            yield items
+            yield got.pop()
             if not (follow and event_driven and follower.caught_up):
                 continue
         elif follower.ended or not (follow or follower.stream):
             return
+        else:
+            got.clear()
         timeout: float | None = None
         if not event_driven or follower.rotating:
             timeout = interval

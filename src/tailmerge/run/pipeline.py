@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar
 
 from ..bridge import Bell, StopToken, WakeRelay, call_soon, signals_wake
-from ..core import Follower, Framing, Identity, TimeOrder, Window, record_starts
+from ..core import Follower, Framing, Identity, record_starts
 from ..merge import ROOM, Merge, Timing
 from ..opening import PathArg, as_paths
 from ..options import Options
@@ -382,6 +382,8 @@ def _timing(opts: Options) -> Timing | None:
     """How lines are timed, when they are: ordered (exactly with ``follow=False``), or windowed."""
     if not opts.timed:
         return None
+    from ..core import TimeOrder, Window  # a timed run's modules only for a timed run
+
     since, until = opts.window(time.time())
     order = TimeOrder(opts.lateness if opts.follow else None) if opts.order == "time" else None
     return Timing(opts.parser, Window(since, until), order)

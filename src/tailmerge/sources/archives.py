@@ -3,11 +3,7 @@ content, its first bytes, and which of them is a compressed copy of a file alrea
 
 from __future__ import annotations
 
-import bz2
-import gzip
-import lzma
 import os
-import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from io import BufferedIOBase, BufferedReader
@@ -17,7 +13,6 @@ from .copytruncate import siblings
 from .ledger import FileRead, same_content
 
 __all__ = [
-    "DECOMPRESSION_ERRORS",
     "Archive",
     "ArchiveError",
     "Format",
@@ -26,12 +21,20 @@ __all__ = [
     "archived",
     "compressed_copy",
     "content_blocks",
+    "decompression_errors",
     "describe",
     "is_archive",
     "open_archive",
 ]
 
-DECOMPRESSION_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError)
+
+def decompression_errors() -> tuple[type[Exception], ...]:
+    """What reading a compressed file raises for bad data. The codecs' modules are imported only when an
+    archive is read (a run of plain files never loads them: start-up)."""
+    import lzma
+    import zlib
+
+    return (OSError, EOFError, zlib.error, lzma.LZMAError)
 
 
 @dataclass(frozen=True)
@@ -43,10 +46,28 @@ class Format:
     open: Callable[[BufferedReader], BufferedIOBase]
 
 
+def _gzip(f: BufferedReader) -> BufferedIOBase:
+    import gzip
+
+    return gzip.GzipFile(fileobj=f, mode="rb")
+
+
+def _bzip2(f: BufferedReader) -> BufferedIOBase:
+    import bz2
+
+    return bz2.BZ2File(f, "rb")
+
+
+def _xz(f: BufferedReader) -> BufferedIOBase:
+    import lzma
+
+    return lzma.LZMAFile(f, "rb")
+
+
 _FORMATS = {
-    ".gz": Format("gzip", b"\x1f\x8b", lambda f: gzip.GzipFile(fileobj=f, mode="rb")),
-    ".bz2": Format("bzip2", b"BZh", lambda f: bz2.BZ2File(f, "rb")),
-    ".xz": Format("xz", b"\xfd7zXZ\x00", lambda f: lzma.LZMAFile(f, "rb")),
+    ".gz": Format("gzip", b"\x1f\x8b", _gzip),
+    ".bz2": Format("bzip2", b"BZh", _bzip2),
+    ".xz": Format("xz", b"\xfd7zXZ\x00", _xz),
 }
 
 
@@ -127,7 +148,7 @@ def content_blocks(path: str, size: int) -> Iterator[bytes]:
         while True:
             try:
                 block = archive.reader.read(size)
-            except DECOMPRESSION_ERRORS as e:
+            except decompression_errors() as e:
                 raise ArchiveError(f"{path}: {describe(e, fmt)}") from None
             if not block:
                 return
@@ -147,7 +168,7 @@ def archive_head(path: str) -> bytes | None:
         return None
     try:
         return archive.reader.read(FINGERPRINT_BYTES)
-    except DECOMPRESSION_ERRORS:
+    except decompression_errors():
         return None
     finally:
         archive.close()

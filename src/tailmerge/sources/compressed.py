@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 from ..core import FINGERPRINT_BYTES, Chunk, Framing, Identity, LineFramer, RecordFramer
 from ..watch import Signal, Watcher
-from .archives import DECOMPRESSION_ERRORS, Archive, archive_format, describe
+from .archives import Archive, archive_format, decompression_errors, describe
 from .ledger import FileRead, Ledger
 from .limits import fd_limit_message
 
@@ -282,7 +282,7 @@ class Compressed:
             while got < size and (data := reader.read1(size - got)):
                 parts.append(data)
                 got += len(data)
-        except DECOMPRESSION_ERRORS as e:
+        except decompression_errors() as e:
             self._error = e
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
@@ -302,7 +302,7 @@ class Compressed:
             self._note(0)
         try:
             self._archive.reader.seek(0)
-        except DECOMPRESSION_ERRORS as e:
+        except decompression_errors() as e:
             self._fail(describe(e, self._format))
 
     def _take(self, block: bytes, out: list[Chunk]) -> None:
