@@ -16,16 +16,18 @@ from ..bridge import StopToken, WakeRelay, call_soon
 from ..core import Follower, Wait, pace
 from ..merge import Merge
 from ..options import Options
+from ..sinks import Origin
 from ..sources import Compressed, Discovery, Source, Stdin
 from ..watch import Signal, Watcher
 
 __all__ = ["ACTIVE_FOLLOWERS", "Drivers"]
 
-ACTIVE_FOLLOWERS = 8  # blocking followers that may read or hand over at once (the gate)
-# followers on the loop that may hold lines read and not yet handed over: one hands over while the next has
-# read (the read overlaps the writer thread's write); the others read only then. Without this bound every
-# follower of a copy read its step and waited for the merge holding it (8 files, labeled: 89 MB of buffers)
-READS_AHEAD = 2
+# followers that may hold lines read and not yet handed over, blocking (the gate) or on the loop (turns):
+# one hands over while the next has read (that read overlaps the writer thread's write), the others read
+# only then. Each holds up to a step (8 MiB): with a turn per follower, copying 8 files held all 8 and their
+# formatted copies (labeled: 104 MB peak RSS on the loop, 168 MB with threads; now 51 and 64-76 MB). It also
+# keeps thousands of runnable threads from fighting for the GIL.
+ACTIVE_FOLLOWERS = 2
 
 T = TypeVar("T")
 
@@ -60,6 +62,19 @@ class Drivers:
             # --idle-exit counts from here, not from when the merge was made: opening 2,000 files and starting
             # a thread for each took longer than 2 s under load, and such a run stopped before reading anything
             self.merge.last_activity = time.monotonic()
+
+    async def await_room(self, origin: Origin) -> None:
+        """A follower on the loop whose source holds too much in time order awaits room here, giving up
+        its turn to the others meanwhile (one of them holds back what it waits for); ``Run.wait_room``'s
+        twin."""
+        if self.merge.full(origin) and not self.token.is_set():
+            turns = self._turns
+            assert turns is not None  # taken by drive_async, which hands over
+            turns.release()
+            try:
+                await self.merge.await_room(origin)
+            finally:
+                await turns.acquire()
 
     def _plan(self, follower: Follower[T], event_driven: bool) -> Iterator[list[T] | Wait]:
         o = self.options
@@ -115,18 +130,20 @@ class Drivers:
             sub = self._subscribe(follower, signal, signal.set, self.relay)
             try:
                 complete = True
-                for action in self._plan(follower, sub.event_driven):
+                plan = self._plan(follower, sub.event_driven)
+                while (action := next(plan, None)) is not None:
                     if isinstance(action, Wait):
                         gate.release()
                         signal.wait(action.timeout)
                         signal.clear()
                         if self.token.is_set():
                             # leave without queueing for the gate: 10,000 followers stopping at once
-                            # would otherwise take turns, eight at a time
+                            # would otherwise take turns, two at a time
                             gate = _NO_GATE
                         gate.acquire()
                     else:
                         hand_over(action)
+                        action = None  # handed over: not kept through the next read
                     if self.token.is_set():
                         complete = False
                         break
@@ -143,11 +160,11 @@ class Drivers:
 
     async def drive_async(self, follower: Follower[T], hand_over: Callable[[list[T]], Awaitable[None]]) -> None:
         """Follow until done or stopped, awaiting between looks; as ``drive_blocking``. A look that reads
-        takes one of ``READS_AHEAD`` turns, kept until what it read is handed over."""
+        takes one of ``ACTIVE_FOLLOWERS`` turns, kept until what it read is handed over."""
         signal = asyncio.Event()
         loop = asyncio.get_running_loop()
         if self._turns is None:
-            self._turns = asyncio.Semaphore(READS_AHEAD)
+            self._turns = asyncio.Semaphore(ACTIVE_FOLLOWERS)
         turns = self._turns
         try:
             sub = self._subscribe(follower, signal, lambda: call_soon(loop, signal.set))

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..bridge import call_soon
 from ..core import Chunk, Follower, Span
-from ..merge import Merge
 from ..sources import Discovery
 from .pipeline import Run
 from .routes import Route
@@ -165,23 +164,23 @@ class AsyncioEngine(_LoopEngine):
                 self.launch(self.run.new_sources(paths))
 
             return found
-        return _AsyncHandOver(self.run.merge, self.run.routes.router(follower, self.run.origins[follower]))  # type: ignore[index]
+        return _AsyncHandOver(self.run, self.run.routes.router(follower, self.run.origins[follower]))  # type: ignore[index]
 
 
 class _AsyncHandOver:
     """A follower's hand-over on the loop (an object with slots, not a closure: 10,000 files)."""
 
-    __slots__ = ("merge", "route")
+    __slots__ = ("merge", "route", "run")
 
-    def __init__(self, merge: Merge, route: Route) -> None:
-        self.merge, self.route = merge, route
+    def __init__(self, run: Run, route: Route) -> None:
+        self.run, self.merge, self.route = run, run.merge, route
 
     async def __call__(self, chunks: list[Chunk | Span]) -> None:
         merge = self.merge
         for to, part in self.route(chunks):
             await merge.aenter(to, part)
             if merge.full(to):
-                await merge.await_room(to)
+                await self.run.await_room(to)
 
 
 def run_to_end(run: Run) -> None:
