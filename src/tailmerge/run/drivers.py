@@ -173,13 +173,13 @@ class Drivers:
                 busy = False  # the last action was a hand-over
                 plan = self._plan(follower, sub.event_driven)
                 while True:
-                    if busy:  # let the other followers have the loop between two batches (a wait does)
-                        await asyncio.sleep(0)
                     async with turns:
                         action = next(plan, None)
                         if action is None:
                             break
                         if not isinstance(action, Wait):
+                            if busy:  # let the other followers have the loop between two batches (a wait does)
+                                await asyncio.sleep(0)
                             await hand_over(action)
                             action = None  # handed over: not kept while this follower waits for a turn
                     busy = action is None
