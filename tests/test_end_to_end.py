@@ -113,11 +113,14 @@ def test_a_signal_taken_by_another_thread_still_stops_the_run(tmp_path: Path, en
     # SIGTERM (pthread_kill), while the main thread sleeps with nothing else to wake it
     (tmp_path / "a.log").write_bytes(b"one\n")
     script = f"""
-import signal, sys, threading, time
+import os, signal, sys, threading, time
 from tailmerge.cli import cli
 
 def take_it():
-    time.sleep(1.0)
+    # once the run is going (its line is out, so its handlers are in), however slow the start under load
+    while not os.path.exists("out.log") or os.path.getsize("out.log") < 4:
+        time.sleep(0.01)
+    time.sleep(0.2)
     signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
 
 threading.Thread(target=take_it, daemon=True).start()

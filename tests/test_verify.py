@@ -143,13 +143,13 @@ def test_labeled_and_jsonl_outputs_are_checked_per_input(tmp_path: Path) -> None
 
 
 def test_verify_is_fast_on_large_inputs(tmp_path: Path) -> None:
-    """8 inputs of 200k lines: the CLI answers in seconds (the time is the benchmark's to report)."""
-    inputs = [[b"%d line %d of input\n" % (i, n) for n in range(200_000)] for i in range(8)]
+    """8 inputs of 100k lines: the CLI answers in seconds (the time is the benchmark's to report)."""
+    inputs = [[b"%d line %d of input\n" % (i, n) for n in range(100_000)] for i in range(8)]
     out = [line for group in zip(*inputs, strict=True) for line in group]
     names, merged = write(tmp_path, inputs, out)
     res = run_cli("verify", *names, "--merged", merged, timeout=60)
     assert res.returncode == 0, res.stdout
-    assert b"1600000 lines" in res.stdout
+    assert b"800000 lines" in res.stdout
 
 
 # -- attributed outputs: rotated generations, labels that grew, headers -------------------------------
