@@ -32,10 +32,13 @@ def run_follow(ns: argparse.Namespace, *, own_process: bool = False) -> int:
         web = _web(ns)
     except (ValueError, TypeError) as e:
         raise UsageError(str(e)) from None
-    if own_process and opts.order == "time":  # its buffers come and go a step at a time (_heap)
+    if own_process and (opts.order == "time" or ns.format in ("labeled", "jsonl")):
+        # its buffers come and go a step at a time (_heap): a time order's, or each chunk's formatted copy
         from .._heap import keep_freed_heap
 
         keep_freed_heap()
+    if own_process and ns.format == "jsonl":  # numpy (JSONL's offsets) multiplies no matrices: no BLAS threads
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     raise_fd_limit()
     if streams := [p for p in ns.paths if p.startswith(("redis://", "rediss://"))]:
         from ..streams.address import parse_address
