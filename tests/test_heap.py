@@ -1,5 +1,4 @@
-"""The command line keeps freed heap for an exact merge, or labeled or JSONL output, in its own process, and
-only there."""
+"""The command line keeps freed heap for an exact merge in its own process, and only there."""
 
 from __future__ import annotations
 
@@ -23,7 +22,7 @@ def test_glibc_takes_the_settings() -> None:
     assert _heap.keep_freed_heap()
 
 
-def test_only_the_console_entry_point_tunes_and_only_for_time_order_or_formatted_output(
+def test_only_the_console_entry_point_tunes_and_only_for_time_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[None] = []
@@ -37,14 +36,13 @@ def test_only_the_console_entry_point_tunes_and_only_for_time_order_or_formatted
     write_log(log, [0, 1], "a")
     args = ["follow", "--no-follow", "-o", str(tmp_path / "out.log"), str(log)]
     assert cli(*args, "--order", "time") == 0  # inside a test's process: its allocator is not ours
-    assert cli(*args, own_process=True) == 0  # arrival order, raw: not needed (the kernel moves the lines)
+    assert cli(*args, own_process=True) == 0  # arrival order: not needed
     assert not calls
-    for more in (["--order", "time"], ["--format", "jsonl"], ["--format", "labeled"]):
-        monkeypatch.setattr(sys, "argv", ["tailmerge", *args, *more])
-        with pytest.raises(SystemExit) as done:
-            main()
-        assert done.value.code == 0
-    assert len(calls) == 3
+    monkeypatch.setattr(sys, "argv", ["tailmerge", *args, "--order", "time"])
+    with pytest.raises(SystemExit) as done:
+        main()
+    assert done.value.code == 0
+    assert len(calls) == 1
 
 
 def test_the_command_line_still_holds_a_bounded_part_of_each_file(tmp_path: Path) -> None:

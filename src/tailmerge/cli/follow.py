@@ -32,8 +32,7 @@ def run_follow(ns: argparse.Namespace, *, own_process: bool = False) -> int:
         web = _web(ns)
     except (ValueError, TypeError) as e:
         raise UsageError(str(e)) from None
-    if own_process and (opts.order == "time" or ns.format in ("labeled", "jsonl")):
-        # its buffers come and go a step at a time (_heap): a time order's, or each chunk's formatted copy
+    if own_process and opts.order == "time":  # its buffers come and go a step at a time (_heap)
         from .._heap import keep_freed_heap
 
         keep_freed_heap()
