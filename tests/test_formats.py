@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,9 +15,11 @@ from hypothesis import strategies as st
 import tailmerge
 from tailmerge.core import Chunk, Identity
 from tailmerge.core.release import Release
-from tailmerge.sinks import Formatter, file_sink, formats
+from tailmerge.sinks import Formatter, file_sink, jsonl
 from tailmerge.sinks.formats import _COLOURS
 from tailmerge.sinks.output import Buffer
+
+from .conftest import PY, run_cli
 
 # bytes that JSON escapes, the stand-in for newlines (DEL), "%" (formatting), a lone \r (splitlines),
 # UTF-8 beyond ASCII, and bytes that are not UTF-8
@@ -93,30 +96,49 @@ def test_labeled_is_each_line_after_its_label(batch: list[Chunk], label: str, co
 @given(
     st.lists(chunks(), min_size=1, max_size=3),
     st.sampled_from(["a.log", '/logs/50%d "q" é.log', "\udcff.log"]),
-    st.sampled_from([1, 5, 30, formats._PIECE]),
+    st.sampled_from([1, 5, 30, jsonl.PIECE]),
+    st.sampled_from([0, jsonl.FILLED]),
 )
-def test_jsonl_is_one_object_per_line(batch: list[Chunk], path: str, piece: int) -> None:
+def test_jsonl_is_one_object_per_line(batch: list[Chunk], path: str, piece: int, filled: int) -> None:
     formatter = Formatter("jsonl", path, "a.log")
-    default, formats._PIECE = formats._PIECE, piece  # small pieces: a chunk is made in many
+    # small pieces: a chunk is made in many; filled 0: every run's offsets are filled in (numpy), however short
+    defaults = jsonl.PIECE, jsonl.FILLED
+    jsonl.PIECE, jsonl.FILLED = piece, filled
     try:
         out = b"".join(formatter.format(batch))
     finally:
-        formats._PIECE = default
+        jsonl.PIECE, jsonl.FILLED = defaults
     assert out == b"".join(jsonl_reference(c, path) for c in batch)
     for obj in map(json.loads, out.splitlines()):
         assert obj["path"] == path
 
 
 def test_a_large_chunk_is_made_in_pieces_each_on_its_own_path() -> None:
-    lines = [b'line %d 100%% "done"\n' % i for i in range(5000)]
+    count = 3 * jsonl.PIECE // 20
+    lines = [b'line %d 100%% "done"\n' % i for i in range(count)]
     lines[10] = b"not UTF-8 \xff\n"  # its piece goes a line at a time, the others stay fast
-    lines[4000] = b"x" * 70_000 + b"\n"  # longer than a piece
+    lines[count // 2] = b"x" * (jsonl.PIECE + 10) + b"\n"  # longer than a piece
     data = b"".join(lines)
     times = tuple(float(i) if i % 3 else None for i in range(len(lines)))
     for chunk in (Chunk(data, 1000 + len(data), file=Identity(1, 7)), Chunk(data, 1000 + len(data), times=times)):
         out = Formatter("jsonl", "big.log", "big.log").format([chunk])
         assert len(out) > 2
         assert b"".join(out) == jsonl_reference(chunk, "big.log")
+
+
+@pytest.mark.parametrize("start", [0, 7, 99_990, 10**12 - 50])
+@pytest.mark.parametrize("filled", [0, jsonl.FILLED])
+def test_offsets_of_every_length_in_one_run(monkeypatch: pytest.MonkeyPatch, start: int, filled: int) -> None:
+    monkeypatch.setattr(jsonl, "FILLED", filled)
+    # offsets from 1 digit to 5 (or across 10**12) in one run: each object's offset is as long as it is
+    lines = [b"%s\n" % (b"y" * (i % 7)) for i in range(3000)]
+    lines[5] = b'tab\t "quoted" \\ \x01 \x1f \xc3\xa9 \xe2\x80\xa8 %d\n'
+    data = b"".join(lines)
+    chunk = Chunk(data, start + len(data), file=Identity(1, 3))
+    out = b"".join(Formatter("jsonl", "n.log", "n.log").format([chunk]))
+    assert out == jsonl_reference(chunk, "n.log")
+    offsets = [json.loads(row)["offset"] for row in out.splitlines()]
+    assert offsets[-1] == start + len(data) and offsets[0] == start + 1
 
 
 @pytest.mark.parametrize(
@@ -145,7 +167,7 @@ def test_a_time_order_release_is_formatted_as_each_of_its_runs_would_be(
     def per_run(release: Release, formatter: Callable[[int], Formatter]) -> list[Buffer]:
         return [b for key, chunks in release.runs() for b in formatter(key).format(chunks)]
 
-    monkeypatch.setattr(formats, "_UNITS", 3)  # JSONL: a release in many pieces
+    monkeypatch.setattr(jsonl, "UNITS", 3)  # JSONL: a release in many pieces
     joined = merged(tmp_path / "joined.out")
     if fmt == "labeled":
         monkeypatch.setattr(file_sink, "labeled_release", lambda r, f: b"".join(per_run(r, f)))
@@ -157,3 +179,36 @@ def test_a_time_order_release_is_formatted_as_each_of_its_runs_would_be(
     else:
         # a cut piece joins "a 19" as a continuation
         assert joined.count(b"\n") == 21 + 22 and joined.count(b"line_base64") == (21 if odd == b"\xff" else 0)
+
+
+def test_the_command_line_copies_tricky_lines_into_exact_jsonl_that_verify_reads(tmp_path: Path) -> None:
+    # a.log: JSON escapes, control characters, UTF-8 beyond ASCII (U+2028 too), "%", a lone \r, an empty
+    # line, among many plain lines (made many at once); b.log: DEL and bytes that are not UTF-8 (a line at a
+    # time, base64), and a last line without its newline
+    tricky = [b'tab\t "quoted" back\\slash', b"\x00\x01\x1f\x1b[0m ctl", "café \u2028 😀".encode(), b"100% %d %s"]
+    tricky += [b"cr\r in it", b""]
+    a_lines = [b"plain line %d of a.log" % i for i in range(20_000)]
+    for i, text in enumerate(tricky):
+        a_lines[i * 3001] = text
+    a, b = tmp_path / "a.log", tmp_path / "b.log"
+    a.write_bytes(b"".join(t + b"\n" for t in a_lines))
+    b.write_bytes(b"del \x7f in it\n\xff\xfe not UTF-8\nok\nno newline")
+    out = tmp_path / "out.jsonl"
+    with out.open("wb") as sink:
+        res = subprocess.run([PY, "-m", "tailmerge", "follow", "--no-follow", "--format", "jsonl", str(a), str(b)],
+                             stdout=sink, stderr=subprocess.PIPE, timeout=60)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    rows = out.read_bytes().splitlines(keepends=True)
+    for path in (a, b):
+        st = path.stat()
+        data = path.read_bytes()
+        flushed = not data.endswith(b"\n")
+        whole = Chunk(data[: data.rfind(b"\n") + 1], data.rfind(b"\n") + 1, file=Identity(st.st_dev, st.st_ino))
+        expected = jsonl_reference(whole, str(path))
+        if flushed:
+            expected += jsonl_reference(Chunk(b"no newline\n", len(data), True, whole.file), str(path))
+        got = b"".join(r for r in rows if json.loads(r)["path"] == str(path))
+        assert got == expected
+    assert run_cli("verify", str(a), str(b), "--merged", str(out), "--format", "jsonl").returncode == 0
+    out.write_bytes(b"".join(rows[:100] + rows[101:]))  # a line left out is found
+    assert run_cli("verify", str(a), str(b), "--merged", str(out), "--format", "jsonl").returncode != 0

@@ -11,7 +11,7 @@ import tailmerge
 from .conftest import PY
 
 # what a `follow` never needs: the checker, the state's SQLite, the Python API, the demo, the progress bar,
-# JSON (only for --format jsonl), time order, the decompressors and, without following, inotify
+# JSON and numpy (only for --format jsonl), time order, the decompressors and, without following, inotify
 NOT_FOR_A_COPY = (
     "bz2",
     "gzip",
@@ -29,6 +29,7 @@ NOT_FOR_A_COPY = (
     "tailmerge.watch.inotify",
     "inotify_simple",
     "json",
+    "numpy",
     "orjson",
     "sqlite3",
     "tqdm",

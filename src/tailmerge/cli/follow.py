@@ -36,6 +36,8 @@ def run_follow(ns: argparse.Namespace, *, own_process: bool = False) -> int:
         from .._heap import keep_freed_heap
 
         keep_freed_heap()
+    if own_process and ns.format == "jsonl":  # numpy (JSONL's offsets) multiplies no matrices: no BLAS threads
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     raise_fd_limit()
     if streams := [p for p in ns.paths if p.startswith(("redis://", "rediss://"))]:
         from ..streams.address import parse_address

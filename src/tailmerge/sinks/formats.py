@@ -1,4 +1,5 @@
-"""Output formats: how chunks of lines become output bytes (raw, labeled, JSONL), and source labels.
+"""Output formats: how chunks of lines become output bytes (raw, labeled, JSONL: made in ``jsonl``), and
+source labels.
 
 Formatting is pure: chunks in, bytes out.
 """
@@ -7,13 +8,13 @@ from __future__ import annotations
 
 import itertools
 import logging
-import operator
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Literal, get_args
 
 from ..core import Chunk, Span
+from .jsonl import chunk_objects, jsonl_release
 from .output import Buffer, Piece
 
 if TYPE_CHECKING:
@@ -126,13 +127,13 @@ class Formatter:
                 out += (self._prefix, memoryview(c.data.replace(b"\n", after))[:cut])
             return out
         # buffers written together with writev: joining them would hold the batch twice
-        return [b for c in chunks for b in self._jsonl(c)]
+        return [b for c in chunks for b in chunk_objects(c, *self.heads(c, c.times))]
 
     def header(self) -> bytes:
         """The ``headers`` format's line before a run of lines from this source, as tail prints it."""
         return b"==> %s <==\n" % os.fsencode(self.path)
 
-    def _heads(self, chunk: Chunk, times: Sequence[float | None] | None) -> tuple[bytes, list[bytes] | None]:
+    def heads(self, chunk: Chunk, times: Sequence[float | None] | None) -> tuple[bytes, list[bytes] | None]:
         """What starts an object of ``chunk``'s file up to its offset: without a time, and for each line with
         its own time (where ``times`` are given; repr, as %a gives for a float)."""
         inode = b'"inode": %d, ' % chunk.file.ino if chunk.file is not None else b""
@@ -142,29 +143,6 @@ class Formatter:
             return plain, None
         timed = head.replace(b"%", b"%%") + b'"time": %a, "offset": '
         return plain, [plain if t is None else timed % t for t in times]
-
-    def _jsonl(self, chunk: Chunk) -> list[bytes]:
-        plain, heads = self._heads(chunk, chunk.times)
-        if chunk.cut or chunk.record:  # one object: a piece of a line, or a whole record (its lines joined)
-            extra = b', "cut": true' if chunk.cut else b""
-            return [_jsonl_line(heads[0] if heads else plain, chunk.data, chunk.end, extra)]
-        # a piece at a time: its buffers stay small enough for malloc to reuse them from one piece to the
-        # next, where a whole chunk's (512 KiB read) were mapped and faulted in anew for each chunk (3x slower)
-        data = chunk.data
-        size = len(data)
-        out: list[bytes] = []
-        pos = line = 0
-        while pos < size:
-            cut = size if size - pos <= _PIECE else data.rfind(b"\n", pos, pos + _PIECE) + 1
-            if cut <= pos:  # a line longer than a piece
-                cut = data.index(b"\n", pos + _PIECE) + 1
-            piece = chunk if cut - pos == size else Chunk(data[pos:cut], chunk.start + cut, False, chunk.file)
-            ends = piece.ends()
-            part = heads[line : line + len(ends)] if heads is not None else None
-            line += len(ends)
-            pos = cut
-            out.append(_jsonl_run(piece, plain, part, ends))
-        return out
 
 
 def labeled_release(release: Release, formatter: Callable[[int], Formatter]) -> bytes:
@@ -185,101 +163,3 @@ def labeled_release(release: Release, formatter: Callable[[int], Formatter]) -> 
         units = list(map(units.__getitem__, release.order))
         labels = list(map(labels.__getitem__, release.order))
     return b"".join(itertools.chain.from_iterable(zip(labels, units, itertools.repeat(b"\n"))))
-
-
-def jsonl_release(release: Release, formatter: Callable[[int], Formatter]) -> list[bytes]:
-    """A time order release in JSONL (``formatter``: of a source key): ``_UNITS`` units at a time, in merged
-    order, escaped at once as one JSON string (as ``_jsonl_run`` does a run), and their heads, offsets
-    and cut marks put in with one ``%``. (orjson per unit keeps about 4 KiB for each small result, and
-    a whole release at once grew each thread's malloc arena by several times the release.)"""
-    units: list[bytes] = []
-    heads: list[bytes] = []
-    ends: list[int] = []
-    extras: list[bytes] = []
-    for key, segments in release.parts:
-        of = formatter(key)
-        for seg in segments:
-            run, c = seg.run, seg.run.chunk
-            more = run.unit_bytes()[seg.start : seg.stop]
-            units += more
-            heads += of._heads(c, run.own[seg.start : seg.stop])[1] or ()
-            ends += map(operator.add, run.ends[seg.start : seg.stop], itertools.repeat(c.end - len(c.data)))
-            extras += itertools.repeat(b', "cut": true' if c.cut else b"", len(more))
-    rows = list(zip(heads, ends, extras, strict=True))
-    if release.order is not None:
-        units = list(map(units.__getitem__, release.order))
-        rows = list(map(rows.__getitem__, release.order))
-    return [_jsonl_units(units[i : i + _UNITS], rows[i : i + _UNITS]) for i in range(0, len(units), _UNITS)]
-
-
-def _jsonl_units(units: list[bytes], rows: list[tuple[bytes, int, bytes]]) -> bytes:
-    """The objects of ``units`` (each without its last newline), given each one's head, offset and extra."""
-    joined = _SEP.join(units)
-    literal = _escaped(joined) if joined.count(_SEP) == len(units) - 1 else None  # no DEL of their own
-    if literal is None:  # a unit at a time: base64 where it is not UTF-8
-        objects = (b'%s%d, "%s": %s%s}\n' % (h, e, *_field(u), x) for u, (h, e, x) in zip(units, rows, strict=True))
-        return b"".join(objects)
-    body = literal[1:-1]
-    start = b'%s%d, "line": "'
-    template = b"".join((start, body.replace(_SEP, b'"%s}\n' + start), b'"%s}\n'))
-    return template % tuple(itertools.chain.from_iterable(rows))
-
-
-_UNITS = 1024  # a time order release is made in JSONL this many units at a time
-_PIECE = 1 << 16  # JSONL is made this many bytes of lines at a time (or one longer line)
-_SEP = b"\x7f"
-"""Stands for each newline while a run of lines is escaped at once: JSON leaves DEL as it is."""
-
-
-def _jsonl_run(chunk: Chunk, plain: bytes, heads: list[bytes] | None, ends: list[int]) -> bytes:
-    """The objects of a run of lines: escaped at once as one JSON string with _SEP for newlines.
-
-    Each _SEP becomes the end of one object and the start of the next, and the offsets (and heads) go in
-    with one ``%``: the work per line is all in C. A run with a DEL or bytes that are not UTF-8 is made a
-    line at a time.
-    """
-    literal = None if _SEP in chunk.data else _escaped(chunk.data.replace(b"\n", _SEP))
-    if literal is None:
-        pairs = zip(heads or itertools.repeat(plain), chunk.line_ends(), strict=False)
-        return b"".join(_jsonl_line(h, line, end) for h, (line, end) in pairs)
-    body = literal[:-2]  # without the last _SEP and the closing quote
-    args: Sequence[object]
-    if heads is None:
-        start = plain.replace(b"%", b"%%") + b'%d, "line": '
-        args = ends
-    else:
-        start = b'%s%d, "line": '
-        args = list(itertools.chain.from_iterable(zip(heads, ends, strict=True)))
-    template = b"".join((start, body.replace(_SEP, b'"}\n' + start + b'"'), b'"}\n'))
-    return template % tuple(args)
-
-
-def _escaped(joined: bytes) -> bytes | None:
-    """``joined`` (lines with _SEP for their newlines) as one JSON string literal, its ``%`` doubled for a
-    template; None when it is not UTF-8."""
-    try:
-        text = joined.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    import orjson  # imported for JSONL only
-
-    literal = orjson.dumps(text)
-    return literal.replace(b"%", b"%%") if b"%" in literal else literal
-
-
-def _jsonl_line(head: bytes, line: bytes, end: int, extra: bytes = b"") -> bytes:
-    """One object: a line (or a record, or a piece), its newline left out; base64 when it is not UTF-8."""
-    field, text = _field(line[:-1])
-    return b'%s%d, "%s": %s%s}\n' % (head, end, field, text, extra)
-
-
-def _field(body: bytes) -> tuple[bytes, bytes]:
-    """The field and the JSON string of a line's text (without its newline): base64 where not UTF-8."""
-    import orjson
-
-    try:
-        return b"line", orjson.dumps(body.decode("utf-8"))
-    except UnicodeDecodeError:
-        import base64
-
-        return b"line_base64", b'"' + base64.b64encode(body) + b'"'
