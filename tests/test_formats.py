@@ -128,8 +128,13 @@ def test_a_large_chunk_is_made_in_pieces_each_on_its_own_path() -> None:
 
 @pytest.mark.parametrize("start", [0, 7, 99_990, 10**12 - 50])
 @pytest.mark.parametrize("filled", [0, jsonl.FILLED])
-def test_offsets_of_every_length_in_one_run(monkeypatch: pytest.MonkeyPatch, start: int, filled: int) -> None:
+@pytest.mark.parametrize("numpy", [True, False])
+def test_offsets_of_every_length_in_one_run(
+    monkeypatch: pytest.MonkeyPatch, start: int, filled: int, numpy: bool
+) -> None:
     monkeypatch.setattr(jsonl, "FILLED", filled)
+    if not numpy:  # installed without the ``fast`` extra: every run takes the template, to the same bytes
+        monkeypatch.setattr(jsonl, "_numpy_installed", lambda: False)
     # offsets from 1 digit to 5 (or across 10**12) in one run: each object's offset is as long as it is
     lines = [b"%s\n" % (b"y" * (i % 7)) for i in range(3000)]
     lines[5] = b'tab\t "quoted" \\ \x01 \x1f \xc3\xa9 \xe2\x80\xa8 %d\n'
