@@ -141,10 +141,12 @@ class LegBatches:
     """The mixed engine's legs, run in the workers with ``loop.run_in_executor``. The legs that become
     ready in one turn of the loop go together, in executor jobs of at most ``BATCH`` legs: each crossing
     (a future each way, a wake-up of the loop) costs about 65 µs here, and 10,000 followers start, and stop,
-    in the same turn. Following, a turn has a leg or two, and each is a job of its own."""
+    in the same turn. Following, a turn has a leg or two, and each is a job of its own. A leg in a batch
+    holds back the ones after it while it waits, so with a time order (a leg may wait for room that only
+    another follower can make) each leg is a job of its own (``batch=1``)."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, workers: Workers) -> None:
-        self._loop, self._workers = loop, workers
+    def __init__(self, loop: asyncio.AbstractEventLoop, workers: Workers, batch: int = BATCH) -> None:
+        self._loop, self._workers, self._batch = loop, workers, batch
         self._ready: list[tuple[_Drive[Any], asyncio.Future[Wait | None]]] = []
 
     def __call__(self, drive: _Drive[Any]) -> asyncio.Future[Wait | None]:
@@ -157,8 +159,8 @@ class LegBatches:
 
     def _send(self) -> None:
         ready, self._ready = self._ready, []
-        for i in range(0, len(ready), BATCH):
-            part = ready[i : i + BATCH]
+        for i in range(0, len(ready), self._batch):
+            part = ready[i : i + self._batch]
             job = self._loop.run_in_executor(self._workers, _legs, [drive for drive, _ in part])
             job.add_done_callback(functools.partial(_settle, part))
 

@@ -21,7 +21,7 @@ from ..bridge import call_soon
 from ..core import Chunk, Follower, Span
 from ..merge import Merge
 from ..sources import Discovery
-from .drivers import LegBatches
+from .drivers import BATCH, LegBatches
 from .pipeline import Run
 from .routes import Route
 
@@ -110,7 +110,8 @@ class MixedEngine(_LoopEngine):
 
     def __init__(self, run: Run) -> None:
         super().__init__(run)
-        self._legs = LegBatches(self.loop, run.workers)
+        # in time order a leg may wait for room that a leg behind it in a batch would make: one by one
+        self._legs = LegBatches(self.loop, run.workers, 1 if run.merge.order is not None else BATCH)
 
     def launch(self, followers: Sequence[Follower[Any]]) -> None:
         for f in followers:
