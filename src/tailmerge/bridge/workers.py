@@ -63,6 +63,7 @@ class Workers(Executor):
         self._timers: list[tuple[float, int, Job]] = []
         self._seq = 0
         self._clock: threading.Thread | None = None
+        self._clock_asleep = False  # the clock sleeps with no timeout: a job queued behind busy workers wakes it
 
     # -- queueing -------------------------------------------------------------------------------
 
@@ -154,6 +155,9 @@ class Workers(Executor):
             self._work.notify()
         elif self._running() < self.base:
             self._grow()
+        elif self._clock_asleep:  # queued behind busy workers: the clock watches for a stall
+            self._clock_asleep = False
+            self._tick.notify()
 
     def _running(self) -> int:
         return len(self._threads) - self._lent - self._retiring
@@ -217,4 +221,8 @@ class Workers(Executor):
                 timeout = self._timers[0][0] - now if self._timers else None
                 if queued or self._running() > self.base:
                     timeout = STALL if timeout is None else min(timeout, STALL)
+                self._clock_asleep = timeout is None
                 self._tick.wait(timeout)
+                if self._clock_asleep or timeout is None:  # slept until told: progress is measured from now
+                    self._clock_asleep = False
+                    ended, looked = self._ended, time.monotonic()
