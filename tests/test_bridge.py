@@ -1,5 +1,5 @@
-"""The crossings between threads: the wake relay that ends many blocking followers, and the bell the run's
-main thread sleeps on."""
+"""The crossings between threads: the workers that run the blocking followers, and the bell the run's main
+thread sleeps on."""
 
 from __future__ import annotations
 
@@ -8,27 +8,79 @@ import signal
 import threading
 import time
 
-from tailmerge.bridge import Bell, StopToken, WakeRelay
+import pytest
+
+from tailmerge.bridge import Bell, StopToken, Workers
+
+from .conftest import wait_for
 
 
-def test_a_stop_wakes_a_few_sleepers_and_each_that_leaves_wakes_the_next() -> None:
-    token = StopToken()
-    relay = WakeRelay(token, width=3)
-    woken = [threading.Event() for _ in range(10)]
-    handles = [relay.add(w.set) for w in woken]
-    assert not any(w.is_set() for w in woken)  # nothing before the stop
-    relay.leave(handles[9])  # one leaves before the stop: it wakes no one
-    assert not any(w.is_set() for w in woken)
-    token.stop("signal")
-    assert [w.is_set() for w in woken] == [True] * 3 + [False] * 7
-    relay.leave(handles[0])
-    assert [w.is_set() for w in woken] == [True] * 4 + [False] * 6
-    for h in handles[1:9]:
-        relay.leave(h)
-    assert all(w.is_set() for w in woken[:9]) and not woken[9].is_set()  # the one that had left is not woken
-    late = threading.Event()
-    relay.add(late.set)  # a follower that starts after the stop is woken at once
-    assert late.is_set()
+def test_workers_run_at_most_their_size_at_once_and_a_lender_lets_another_run() -> None:
+    workers = Workers(2, name="test worker")
+    lock = threading.Lock()
+    running: list[int] = []
+    most = 0
+    release = threading.Event()
+
+    def job(i: int) -> int:
+        nonlocal most
+        with lock:
+            running.append(i)
+            most = max(most, len(running))
+        release.wait(5)
+        with lock:
+            running.remove(i)
+        return i
+
+    futures = [workers.submit(job, i) for i in range(6)]
+    time.sleep(0.2)
+    assert most == 2  # the others wait in the queue, first come, first served
+    assert sorted(running) == [0, 1]
+    # a job that waits for another's progress lends its place: the blocked one runs meanwhile
+    unblocked = threading.Event()
+    waiting = workers.submit(lambda: workers_lend_until(workers, unblocked))
+    blocker = workers.submit(unblocked.set)
+    release.set()
+    assert [f.result(5) for f in futures] == list(range(6))
+    assert waiting.result(5) and blocker.result(5) is None
+    workers.shutdown()
+    assert not [t for t in threading.enumerate() if t.name.startswith("test worker")]  # joined
+
+
+def workers_lend_until(workers: Workers, event: threading.Event) -> bool:
+    with workers.lend():
+        return event.wait(5)
+
+
+def test_workers_held_start_nothing_and_the_clock_queues_a_job_later() -> None:
+    workers = Workers(4)
+    ran: list[str] = []
+    with workers.held():
+        workers.run(lambda: ran.append("now"))
+        time.sleep(0.1)
+        assert ran == []  # held: queued, not started
+    wait_for(lambda: ran == ["now"], timeout=2, what="the held job")
+    started = time.monotonic()
+    done = threading.Event()
+    workers.later(0.3, done.set)
+    workers.later(0.1, lambda: ran.append("sooner"))  # a sooner turn wakes the clock
+    assert done.wait(5) and time.monotonic() - started >= 0.25
+    assert ran == ["now", "sooner"]
+    workers.shutdown()
+    with pytest.raises(RuntimeError):
+        workers.run(done.set)
+
+
+def test_workers_stuck_get_another_that_retires_once_the_queue_is_empty() -> None:
+    workers = Workers(4, base=1, name="stuck worker")
+    hung = threading.Event()
+    workers.run(lambda: hung.wait(5))  # a read on a hung network filesystem
+    started = time.monotonic()
+    behind = workers.submit(time.monotonic)
+    assert behind.result(5) - started < 1.0  # not behind the stuck one for good: a worker was added
+    hung.set()
+    wait_for(lambda: sum(t.name == "stuck worker" for t in threading.enumerate()) == 1, 2, "the added one's end")
+    workers.shutdown()
 
 
 def test_the_bell_wakes_its_sleeper_from_another_thread_and_is_cleared() -> None:

@@ -418,3 +418,36 @@ def test_a_reader_that_leaves_ends_the_pipeline(tmp_path: Path, engine: Engine) 
     assert merger.returncode in (141, 0), err.decode()
     assert_no_traceback(err)
     assert err == b"", err.decode()
+
+
+# -- many files on the blocking engines: a thread per busy file, not per file ------------------------
+
+
+@pytest.mark.parametrize("engine", ["threads", "mixed"])
+def test_many_files_on_the_blocking_engines_hold_a_few_threads_and_stop_at_once(tmp_path: Path, engine: str) -> None:
+    files = 1500
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    paths = [folder / f"f{i:04d}.log" for i in range(files)]
+    for i, p in enumerate(paths):
+        p.write_bytes(b"first %d\n" % i)
+    out = tmp_path / "out.log"
+    argv = [PY, "-m", "tailmerge", "follow", f"{folder}/*.log", "--engine", engine, "-o", str(out)]
+    merger = subprocess.Popen(argv, stderr=subprocess.PIPE)
+    with reaped(merger):
+        wait_for(lambda: len(file_lines(out)) >= files, timeout=60, what="every file's first line")
+        threads = int(Path(f"/proc/{merger.pid}/status").read_text().split("Threads:")[1].split()[0])
+        assert threads < 30, threads  # idle followers hold no thread (the workers, the waker, the writer)
+        for i, p in enumerate(paths[::15]):  # files written while followed: each woken, read on a worker
+            with p.open("ab") as f:
+                f.write(b"second %d\n" % i)
+        wait_for(lambda: len(file_lines(out)) >= files + 100, timeout=30, what="the lines written later")
+        signalled = time.monotonic()
+        merger.send_signal(signal.SIGTERM)
+        _, stderr = merger.communicate(timeout=30)
+        took = time.monotonic() - signalled
+    assert merger.returncode == 0 and took < 5.0, (merger.returncode, took)  # under 0.2 s here; the suite loads
+    assert_no_traceback(stderr)
+    lines = file_lines(out)
+    expected = [b"first %d\n" % i for i in range(files)] + [b"second %d\n" % i for i in range(100)]
+    assert sorted(lines) == sorted(expected)  # none lost, split, glued or doubled

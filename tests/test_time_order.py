@@ -355,3 +355,23 @@ def test_held_lines_count_as_growth_for_idle_exit(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
     assert len(file_lines(out)) == 6
+
+
+@pytest.mark.parametrize("engine", ["threads", "mixed"])
+def test_an_exact_merge_of_more_full_files_than_the_workers_ends(tmp_path: Path, engine: str) -> None:
+    """Each file holds more than the order's room, and there are more of them than the workers run and than
+    the mixed engine sends in one job: a leg that waits for room lends its worker, and in time order no leg
+    waits behind another in a batch (which deadlocked)."""
+    files, lines = 20, 5000
+    for f in range(files):
+        text = "".join(
+            f"2024-01-01T{i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}.{f:06d}Z file {f} line {i} {'x' * 40}\n"
+            for i in range(lines)
+        )
+        (tmp_path / f"f{f:02d}.log").write_text(text)
+    out = tmp_path / "out.log"
+    argv = [sys.executable, "-m", "tailmerge", "follow", "--no-follow", "--order", "time", "--engine", engine]
+    subprocess.run([*argv, str(tmp_path / "*.log"), "-o", str(out)], check=True, timeout=60)
+    merged = file_lines(out)
+    assert len(merged) == files * lines
+    assert merged == sorted(merged, key=lambda line: line[:27])  # every time's text is of one layout

@@ -8,8 +8,8 @@ if TYPE_CHECKING:
     from .bell import Bell, signals_wake
     from .handoff import Handoff, Policy
     from .portal import Portal, refuse_in_loop
-    from .relay import WakeRelay
     from .stop import Reason, StopFlag, StopToken, call_soon
+    from .workers import Workers
 
 __all__ = [
     "Bell",
@@ -19,7 +19,7 @@ __all__ = [
     "Reason",
     "StopFlag",
     "StopToken",
-    "WakeRelay",
+    "Workers",
     "call_soon",
     "refuse_in_loop",
     "signals_wake",
@@ -32,7 +32,7 @@ if not TYPE_CHECKING:  # each module is imported when one of its names is first 
             **dict.fromkeys(("Bell", "signals_wake"), ".bell"),
             **dict.fromkeys(("Handoff", "Policy"), ".handoff"),
             **dict.fromkeys(("Portal", "refuse_in_loop"), ".portal"),
-            "WakeRelay": ".relay",
             **dict.fromkeys(("Reason", "StopFlag", "StopToken", "call_soon"), ".stop"),
+            "Workers": ".workers",
         },
     )

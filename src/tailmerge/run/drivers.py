@@ -1,18 +1,27 @@
-"""The two drivers: how one follower is followed until it is done or the run stops, blocking a thread
-between looks (threads, mixed) or awaiting on the loop (asyncio). They are declared twins: the same
-steps, one waiting on a ``threading.Event``, the other on an ``asyncio.Event``.
+"""How one follower is followed until it is done or the run stops, in *legs*: a leg runs the plan until it
+must wait (or is done), and the wait comes between two legs. Written once, ``_Drive``; an engine says only
+where a leg runs and how the wait is waited:
+
+* threads: a leg runs on one of the run's workers (``bridge.Workers``, eight threads) and hands over by
+  blocking; between legs the follower holds no thread (``_Parked``: its signal queues its next leg);
+* mixed: a coroutine per follower waits on the loop, and its legs run in the same workers
+  (``loop.run_in_executor``, ``LegBatches``), handing over by blocking;
+* asyncio: a coroutine per follower waits on the loop and runs its legs there, awaiting the hand-over.
+
+The blocking and the awaiting leg are declared twins: the same steps.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
-from ..bridge import StopToken, WakeRelay, call_soon
+from ..bridge import StopToken, Workers, call_soon
 from ..core import Follower, Wait, pace
 from ..merge import Merge
 from ..options import Options
@@ -20,14 +29,15 @@ from ..sinks import Origin
 from ..sources import Compressed, Discovery, Source, Stdin
 from ..watch import Signal, Watcher
 
-__all__ = ["ACTIVE_FOLLOWERS", "Drivers"]
+__all__ = ["ACTIVE_FOLLOWERS", "Drivers", "LegBatches"]
 
-# followers that may hold lines read and not yet handed over, blocking (the gate) or on the loop (turns):
-# one hands over while the next has read (that read overlaps the writer thread's write), the others read
-# only then. Each holds up to a step (8 MiB): with a turn per follower, copying 8 files held all 8 and their
-# formatted copies (labeled: 104 MB peak RSS on the loop, 168 MB with threads; now 51 and 64-76 MB). It also
-# keeps thousands of runnable threads from fighting for the GIL.
-ACTIVE_FOLLOWERS = 2
+ACTIVE_FOLLOWERS = 8  # blocking followers that may read or hand over at once (the most the workers grow to)
+# followers on the loop that may hold lines read and not yet handed over (their turns): one hands over while
+# the next has read (that read overlaps the writer thread's write), the others read only then. Each holds up
+# to a step (8 MiB): with no bound, copying 8 files held all 8 and their formatted copies (labeled: 104 MB
+# peak RSS; 49 MB now). The blocking engines' bound is their two workers.
+READS_AHEAD = 2
+BATCH = 16  # the most legs of the mixed engine that one executor job runs (well within STALL)
 
 T = TypeVar("T")
 
@@ -39,8 +49,7 @@ class Drivers:
     merge: Merge
     token: StopToken
     watcher: Watcher
-    gate: threading.BoundedSemaphore
-    relay: WakeRelay
+    workers: Workers
     _turns: asyncio.Semaphore | None = None
 
     def _ended(self, follower: Follower[Any]) -> None:
@@ -48,28 +57,27 @@ class Drivers:
         raise NotImplementedError
 
     @contextmanager
-    def _gate_closed(self) -> Iterator[None]:
-        """No blocking follower reads while the first ones are launched: each new thread then sleeps on the
-        gate at once, instead of taking the GIL from the thread that starts the next one (10,000 threads
-        started in 10 s, most of it waiting for the GIL back after each start)."""
-        for _ in range(ACTIVE_FOLLOWERS):
-            self.gate.acquire()
-        try:
+    def _launching(self) -> Iterator[None]:
+        """No blocking follower reads while the first ones are launched: their first legs wait in the
+        workers' queue, instead of taking the GIL from the thread that launches the next one."""
+        with self.workers.held():
             yield
-        finally:
-            for _ in range(ACTIVE_FOLLOWERS):
-                self.gate.release()
-            # --idle-exit counts from here, not from when the merge was made: opening 2,000 files and starting
-            # a thread for each took longer than 2 s under load, and such a run stopped before reading anything
-            self.merge.last_activity = time.monotonic()
+        # --idle-exit counts from here, not from when the merge was made: opening 2,000 files and starting
+        # a thread for each took longer than 2 s under load, and such a run stopped before reading anything
+        self.merge.last_activity = time.monotonic()
+
+    def turns(self) -> asyncio.Semaphore:
+        """The loop's turns to read (``READS_AHEAD``), made on first use on the run's loop."""
+        if self._turns is None:
+            self._turns = asyncio.Semaphore(READS_AHEAD)
+        return self._turns
 
     async def await_room(self, origin: Origin) -> None:
         """A follower on the loop whose source holds too much in time order awaits room here, giving up
         its turn to the others meanwhile (one of them holds back what it waits for); ``Run.wait_room``'s
         twin."""
         if self.merge.full(origin) and not self.token.is_set():
-            turns = self._turns
-            assert turns is not None  # taken by drive_async, which hands over
+            turns = self.turns()
             turns.release()
             try:
                 await self.merge.await_room(origin)
@@ -82,13 +90,11 @@ class Drivers:
             follower, follow=o.follow, event_driven=event_driven, poll_interval=o.poll_interval, poll_max=o.poll_max
         )
 
-    def _subscribe(
-        self, follower: Follower[Any], signal: Signal, wake: Callable[[], None], relay: WakeRelay | None = None
-    ) -> _Subscription:
-        """Register ``signal`` with the waker, and ``wake`` with the stop token (through ``relay`` for a
-        blocking follower: woken a few at a time), until ``_unsubscribe``. Plain calls rather than a context
-        manager: a suspended generator per follower is kilobytes at 10,000 files."""
-        handle = relay.add(wake) if relay is not None else self.token.on_stop(wake)
+    def _subscribe(self, follower: Follower[Any], signal: Signal, wake: Callable[[], None]) -> _Subscription:
+        """Register ``signal`` with the waker, and ``wake`` with the stop token, until ``_unsubscribe``.
+        Plain calls rather than a context manager: a suspended generator per follower is kilobytes at
+        10,000 files."""
+        handle = self.token.on_stop(wake)
         # a file is watched by name; discovery and standard input say themselves how they are woken (the
         # stdin reader is a thread of its own: it wakes through ``wake``, which is safe from any thread)
         # an archive is never watched: it does not grow
@@ -106,108 +112,253 @@ class Drivers:
             event_driven = False
         if event_driven and isinstance(follower, Source):  # the waker says when the path needs a look
             follower.path_news = _PathNews(self.watcher, signal)
-        return _Subscription(event_driven, handle, watched, path, relay)
+        return _Subscription(event_driven, handle, watched, path)
 
     def _unsubscribe(self, sub: _Subscription, signal: Signal) -> None:
         if sub.watched is not None:
             sub.watched.unwatch(self.watcher, signal)
         else:
             self.watcher.unwatch_file(sub.path, signal)
-        if sub.relay is not None:
-            sub.relay.leave(sub.handle)
-        else:
-            self.token.forget(sub.handle)
+        self.token.forget(sub.handle)
 
-    def drive_blocking(self, follower: Follower[T], hand_over: Callable[[list[T]], None]) -> None:
-        """Follow until done or stopped, blocking this thread between looks (the note's ``tail_file``).
+    def drive_blocking(
+        self, follower: Follower[T], hand_over: Callable[[list[T]], None], on_end: Callable[[], None]
+    ) -> None:
+        """Follow on the run's workers until done or stopped (the threads engine; the note's ``tail_file``,
+        a thread per *busy* file): the first leg is queued now, and each later one when the follower's
+        signal is set or its wait times out. ``on_end``: called once the follower has ended."""
+        parked = _Parked(self.workers, on_end)
+        parked.drive = _Drive(self, follower, hand_over, parked, parked.set)
+        parked.set()
 
-        Stopping is looked at before the plan is resumed, never between a read and its hand-over: lines
-        read are always handed over, and nothing more is read once the run is stopping."""
-        signal = threading.Event()
-        gate = self.gate
-        gate.acquire()  # before subscribing: a thread just started sleeps here at once (Run._gate_closed)
+    async def drive_async(
+        self,
+        follower: Follower[T],
+        hand_over: Callable[[list[T]], Any],
+        legs: Callable[[_Drive[Any]], Awaitable[Wait | None]] | None = None,
+    ) -> None:
+        """Follow until done or stopped, waiting on the loop between legs (the note's ``tail_async``). The
+        legs run on the loop, awaiting ``hand_over`` (asyncio engine), or where ``legs`` runs them (the
+        workers: ``LegBatches``), with a blocking ``hand_over`` (mixed engine)."""
+        loop = asyncio.get_running_loop()
+        signal = asyncio.Event()
+        drive = _Drive(self, follower, hand_over, signal, lambda: call_soon(loop, signal.set))
         try:
-            sub = self._subscribe(follower, signal, signal.set, self.relay)
-            try:
-                complete = True
-                plan = self._plan(follower, sub.event_driven)
+            while True:
+                wait = await (drive.aleg() if legs is None else legs(drive))
+                if wait is None:
+                    return
+                if wait.timeout is None:  # until signalled: no timer to arm and cancel
+                    await signal.wait()
+                else:
+                    try:
+                        async with asyncio.timeout(wait.timeout):
+                            await signal.wait()
+                    except TimeoutError:
+                        pass
+                signal.clear()
+        except asyncio.CancelledError:
+            drive.cancelled()
+            raise
+
+
+class LegBatches:
+    """The mixed engine's legs, run in the workers with ``loop.run_in_executor``. The legs that become
+    ready in one turn of the loop go together, in executor jobs of at most ``BATCH`` legs: each crossing
+    (a future each way, a wake-up of the loop) costs about 65 µs here, and 10,000 followers start, and stop,
+    in the same turn. Following, a turn has a leg or two, and each is a job of its own. A leg in a batch
+    holds back the ones after it while it waits, so with a time order (a leg may wait for room that only
+    another follower can make) each leg is a job of its own (``batch=1``)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, workers: Workers, batch: int = BATCH) -> None:
+        self._loop, self._workers, self._batch = loop, workers, batch
+        self._ready: list[tuple[_Drive[Any], asyncio.Future[Wait | None]]] = []
+
+    def __call__(self, drive: _Drive[Any]) -> asyncio.Future[Wait | None]:
+        """The next leg of ``drive`` (on the loop); the future is its ``Wait``, or None when it is done."""
+        result: asyncio.Future[Wait | None] = self._loop.create_future()
+        if not self._ready:
+            self._loop.call_soon(self._send)  # after every leg this turn makes ready
+        self._ready.append((drive, result))
+        return result
+
+    def _send(self) -> None:
+        ready, self._ready = self._ready, []
+        for i in range(0, len(ready), self._batch):
+            part = ready[i : i + self._batch]
+            job = self._loop.run_in_executor(self._workers, _legs, [drive for drive, _ in part])
+            job.add_done_callback(functools.partial(_settle, part))
+
+
+def _legs(drives: list[_Drive[Any]]) -> list[Wait | None]:
+    return [drive.leg() for drive in drives]
+
+
+def _settle(
+    part: list[tuple[_Drive[Any], asyncio.Future[Wait | None]]], job: asyncio.Future[list[Wait | None]]
+) -> None:
+    error = job.exception() if not job.cancelled() else asyncio.CancelledError()
+    for i, (_, result) in enumerate(part):
+        if result.done():  # its task was cancelled
+            continue
+        if error is not None:
+            result.set_exception(error)
+        else:
+            result.set_result(job.result()[i])
+
+
+class _Drive(Generic[T]):
+    """One follower from its first look to its end, in legs (slots: 10,000 files)."""
+
+    __slots__ = ("done", "follower", "hand_over", "plan", "run", "signal", "sub", "wake")
+
+    def __init__(
+        self,
+        run: Drivers,
+        follower: Follower[T],
+        hand_over: Callable[[list[T]], Any],
+        signal: Signal,
+        wake: Callable[[], None],
+    ) -> None:
+        self.run = run
+        self.follower = follower
+        self.hand_over = hand_over
+        self.signal = signal
+        self.wake = wake
+        self.plan: Iterator[list[T] | Wait] | None = None
+        self.sub: _Subscription | None = None
+        self.done = False
+
+    def _resume(self) -> Iterator[list[T] | Wait] | None:
+        """The plan to go on with; None when the run stopped during the wait (the first leg always looks)."""
+        if self.plan is None:
+            self.sub = self.run._subscribe(self.follower, self.signal, self.wake)
+            self.plan = self.run._plan(self.follower, self.sub.event_driven)
+            return self.plan
+        return None if self.run.token.is_set() else self.plan
+
+    def leg(self) -> Wait | None:
+        """Run the plan in this thread until it waits (the ``Wait``) or is done (None), handing over by
+        blocking. Stopping is looked at after each hand-over and each wait, never between a read and its
+        hand-over: lines read are always handed over, and nothing more is read once the run is stopping."""
+        try:
+            complete = False
+            if (plan := self._resume()) is not None:
                 while (action := next(plan, None)) is not None:
                     if isinstance(action, Wait):
-                        gate.release()
-                        signal.wait(action.timeout)
-                        signal.clear()
-                        if self.token.is_set():
-                            # leave without queueing for the gate: 10,000 followers stopping at once
-                            # would otherwise take turns, two at a time
-                            gate = _NO_GATE
-                        gate.acquire()
-                    else:
-                        hand_over(action)
-                        action = None  # handed over: not kept through the next read
-                    if self.token.is_set():
-                        complete = False
+                        return action
+                    self.hand_over(action)
+                    action = None  # handed over: not kept through the next read
+                    if self.run.token.is_set():
                         break
-                if final := follower.finish(complete):
-                    hand_over(final)
-            except BaseException as e:
-                self.token.fail(e)
-                _close(follower)
-            finally:
-                self._unsubscribe(sub, signal)
-        finally:
-            self._ended(follower)
-            gate.release()
+                else:
+                    complete = True
+            if final := self.follower.finish(complete):
+                self.hand_over(final)
+        except BaseException as e:
+            self.run.token.fail(e)
+            _close(self.follower)
+        self._end()
+        return None
 
-    async def drive_async(self, follower: Follower[T], hand_over: Callable[[list[T]], Awaitable[None]]) -> None:
-        """Follow until done or stopped, awaiting between looks; as ``drive_blocking``. A look that reads
-        takes one of ``ACTIVE_FOLLOWERS`` turns, kept until what it read is handed over."""
-        signal = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        if self._turns is None:
-            self._turns = asyncio.Semaphore(ACTIVE_FOLLOWERS)
-        turns = self._turns
+    async def aleg(self) -> Wait | None:
+        """As ``leg``, on the loop, awaiting the hand-over."""
         try:
-            sub = self._subscribe(follower, signal, lambda: call_soon(loop, signal.set))
-            try:
-                complete = True
+            complete = False
+            if (plan := self._resume()) is not None:
+                turns = self.run.turns()
                 busy = False  # the last action was a hand-over
-                plan = self._plan(follower, sub.event_driven)
                 while True:
-                    async with turns:
+                    async with turns:  # a look that reads keeps its turn until what it read is handed over
                         action = next(plan, None)
                         if action is None:
+                            complete = True
                             break
-                        if not isinstance(action, Wait):
-                            if busy:  # let the other followers have the loop between two batches (a wait does)
-                                await asyncio.sleep(0)
-                            await hand_over(action)
-                            action = None  # handed over: not kept while this follower waits for a turn
-                    busy = action is None
-                    if isinstance(action, Wait):
-                        if action.timeout is None:  # until signalled: no timer to arm and cancel
-                            await signal.wait()
-                        else:
-                            try:
-                                async with asyncio.timeout(action.timeout):
-                                    await signal.wait()
-                            except TimeoutError:
-                                pass
-                        signal.clear()
-                    if self.token.is_set():
-                        complete = False
+                        if isinstance(action, Wait):
+                            return action
+                        if busy:  # let the other followers have the loop between two batches (a wait does)
+                            await asyncio.sleep(0)
+                        await self.hand_over(action)
+                        action = None  # handed over: not kept while this follower waits for a turn
+                    busy = True
+                    if self.run.token.is_set():
                         break
-                if final := follower.finish(complete):
-                    await hand_over(final)
-            except asyncio.CancelledError:
-                _close(follower)
-                raise
-            except Exception as e:
-                self.token.fail(e)
-                _close(follower)
-            finally:
-                self._unsubscribe(sub, signal)
-        finally:
-            self._ended(follower)
+            if final := self.follower.finish(complete):
+                await self.hand_over(final)
+        except Exception as e:
+            self.run.token.fail(e)
+            _close(self.follower)
+        self._end()
+        return None
+
+    def cancelled(self) -> None:
+        """The driving task was cancelled (the run's loop is closing)."""
+        if not self.done:
+            _close(self.follower)
+            self._end()
+
+    def _end(self) -> None:
+        self.done = True
+        if self.sub is not None:
+            self.run._unsubscribe(self.sub, self.signal)
+        self.run._ended(self.follower)
+
+
+class _Parked:
+    """A follower's signal on the workers (threads engine). ``set()`` (the waker, the stop token, any
+    thread) queues its next leg, unless one is queued already; set while a leg runs, the leg is queued
+    again when it ends instead of waiting. A leg that ends waiting gives the worker back; a wait with a
+    timeout asks the workers' clock for a turn then."""
+
+    __slots__ = ("_again", "_lock", "_on_end", "_turn", "_workers", "drive", "state")
+
+    def __init__(self, workers: Workers, on_end: Callable[[], None]) -> None:
+        self._workers = workers
+        self._on_end = on_end
+        self._lock = threading.Lock()
+        self.drive: _Drive[Any]
+        self.state = "parked"  # or "queued", "running", "done"
+        self._again = False
+        self._turn = 0  # which wait a clock's call is for (a wait ended by the signal is over)
+
+    def set(self) -> None:
+        with self._lock:
+            if self.state == "running":
+                self._again = True
+                return
+            if self.state != "parked":
+                return
+            self.state = "queued"
+            self._turn += 1
+        self._workers.run(self._leg)
+
+    def _timed_out(self, turn: int) -> None:
+        with self._lock:
+            if self.state != "parked" or turn != self._turn:
+                return
+            self.state = "queued"
+            self._turn += 1
+        self._workers.run(self._leg)
+
+    def _leg(self) -> None:
+        with self._lock:
+            self.state = "running"
+            self._again = False
+        wait = self.drive.leg()
+        with self._lock:
+            if wait is None:
+                self.state = "done"
+            elif self._again:  # signalled meanwhile: look again, after those queued before
+                self.state = "queued"
+            else:
+                self.state = "parked"
+            state, turn = self.state, self._turn
+        if state == "done":
+            self._on_end()
+        elif state == "queued":
+            self._workers.run(self._leg)
+        elif wait is not None and wait.timeout is not None:
+            self._workers.later(wait.timeout, lambda: self._timed_out(turn))
 
 
 class _PathNews:
@@ -225,14 +376,13 @@ class _PathNews:
 class _Subscription:
     """What ``_subscribe`` registered for one follower."""
 
-    __slots__ = ("event_driven", "handle", "path", "relay", "watched")
+    __slots__ = ("event_driven", "handle", "path", "watched")
 
-    def __init__(self, event_driven: bool, handle: Any, watched: Any, path: str, relay: WakeRelay | None) -> None:
+    def __init__(self, event_driven: bool, handle: Any, watched: Any, path: str) -> None:
         self.event_driven = event_driven
         self.handle = handle
         self.watched = watched
         self.path = path
-        self.relay = relay
 
 
 class _Wake:
@@ -240,17 +390,6 @@ class _Wake:
 
     def __init__(self, wake: Callable[[], None]) -> None:
         self.set = wake
-
-
-class _NoGate:
-    def acquire(self) -> None:
-        pass
-
-    def release(self) -> None:
-        pass
-
-
-_NO_GATE: Any = _NoGate()
 
 
 def _close(follower: Follower[Any]) -> None:

@@ -1,9 +1,12 @@
-"""The three engines: launch strategies over one run. Each says only how a follower waits (a thread, a
-worker of an executor, a task) and where it hands its lines over; ``Run`` holds everything else.
+"""The three engines: launch strategies over one run. Each says only where a follower's legs run (a worker,
+a worker with the wait on the loop, the loop) and where it hands its lines over; ``Run`` holds everything
+else (``run.drivers``: the legs and the waits).
 
-* threads: a thread per source blocks on a ``threading.Event``; the merge stage's lock keeps lines whole.
-* mixed: the same blocking followers run in a dedicated executor and hand their lines to the event loop
-  with ``asyncio.run_coroutine_threadsafe``, so the merge happens on the loop thread.
+* threads: the run's workers (eight threads) run the legs of the followers that have something to read, a
+  thread per busy file; the merge stage's lock keeps lines whole.
+* mixed: a coroutine per source waits on the loop and runs each leg in the same workers
+  (``loop.run_in_executor``); the legs hand their lines to the loop with
+  ``asyncio.run_coroutine_threadsafe``, so the merge happens on the loop thread.
 * asyncio: a task per source awaits an ``asyncio.Event``; reading and merging happen on the loop.
 """
 
@@ -12,37 +15,39 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..bridge import call_soon
 from ..core import Chunk, Follower, Span
 from ..sources import Discovery
+from .drivers import BATCH, LegBatches
 from .pipeline import Run
 from .routes import Route
-
-if TYPE_CHECKING:
-    from concurrent.futures import ThreadPoolExecutor
 
 __all__ = ["AsyncioEngine", "MixedEngine", "ThreadsEngine", "run_async", "run_blocking", "run_to_end"]
 
 
 class ThreadsEngine:
-    """A thread per source, entering the merge under its lock (the note's ``run_threads``)."""
+    """Followers on the run's workers, entering the merge under its lock (the note's ``run_threads``, with a
+    thread per busy file rather than per file)."""
 
     def __init__(self, run: Run) -> None:
         self.run = run
-        self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()
+        self._driving = 0  # followers launched and not yet ended
+        self._ended = threading.Condition()
         self._waker: threading.Thread | None = None
 
     def launch(self, followers: Sequence[Follower[Any]]) -> None:
+        with self._ended:
+            self._driving += len(followers)
         for f in followers:
-            thread = threading.Thread(
-                target=self.run.drive_blocking, args=(f, self._hand_over(f)), name=f"tailmerge {f.path}", daemon=True
-            )
-            with self._lock:
-                self._threads.append(thread)
-            thread.start()
+            self.run.drive_blocking(f, self._hand_over(f), self._one_ended)
+
+    def _one_ended(self) -> None:
+        with self._ended:
+            self._driving -= 1
+            if not self._driving:
+                self._ended.notify_all()
 
     def _hand_over(self, follower: Follower[Any]) -> Callable[[list[Any]], None]:
         if isinstance(follower, Discovery):
@@ -63,10 +68,9 @@ class ThreadsEngine:
             self._waker.start()
 
     def join_blocking(self) -> None:
-        joined = 0
-        while joined < len(self._threads):  # discovery may have started more while we joined
-            self._threads[joined].join()
-            joined += 1
+        with self._ended:  # discovery may launch more meanwhile: they count before the one that found them ends
+            while self._driving:
+                self._ended.wait()
         self.run.watcher.stop_blocking()
         if self._waker is not None:
             self._waker.join()
@@ -100,30 +104,17 @@ class _LoopEngine:
 
 
 class MixedEngine(_LoopEngine):
-    """Blocking followers in a dedicated executor; their lines cross to the loop (the note's mixed step)."""
+    """A coroutine per source waits on the loop; its legs run in the run's workers and their lines cross to
+    the loop (the note's mixed step: ``run_in_executor`` and ``run_coroutine_threadsafe``)."""
 
     def __init__(self, run: Run) -> None:
         super().__init__(run)
-        # imported now, before the run opens its files, not when the fd limit may have been reached
-        from concurrent.futures import ThreadPoolExecutor
-
-        self._executor_type = ThreadPoolExecutor
-        self._executors: list[ThreadPoolExecutor] = []
+        # in time order a leg may wait for room that a leg behind it in a batch would make: one by one
+        self._legs = LegBatches(self.loop, run.workers, 1 if run.merge.order is not None else BATCH)
 
     def launch(self, followers: Sequence[Follower[Any]]) -> None:
-        if not followers:
-            return
-        # sized to the followers: the default executor (min(32, cpus + 4) workers) would leave some files
-        # never followed once there are more of them than workers
-        executor = self._executor_type(len(followers), thread_name_prefix="tailmerge")
-        self._executors.append(executor)
         for f in followers:
-            self.followers.append(self.loop.run_in_executor(executor, self.run.drive_blocking, f, self._hand_over(f)))
-        # once the run stops, each worker ends as soon as its follower has left, instead of idling until
-        # the executor is shut down and then being woken with all the others (10,000 threads at once).
-        # On the loop: a stop may come from a signal handler that interrupted this very submit, which
-        # holds the executor's lock
-        self.run.token.on_stop(lambda: call_soon(self.loop, executor.shutdown, False))
+            self.followers.append(asyncio.create_task(self.run.drive_async(f, self._hand_over(f), self._legs)))
 
     def _hand_over(self, follower: Follower[Any]) -> Callable[[list[Any]], None]:
         if isinstance(follower, Discovery):
@@ -143,11 +134,6 @@ class MixedEngine(_LoopEngine):
                 run.wait_room(to)
 
         return hand_over
-
-    async def join_async(self) -> None:
-        await super().join_async()
-        for executor in self._executors:
-            executor.shutdown(wait=False)  # every worker has returned: they end at once
 
 
 class AsyncioEngine(_LoopEngine):

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar
 
-from ..bridge import Bell, StopToken, WakeRelay, call_soon, signals_wake
+from ..bridge import Bell, StopToken, Workers, call_soon, signals_wake
 from ..core import Follower, Framing, Identity, record_starts
 from ..merge import ROOM, Merge, Timing
 from ..opening import PathArg, as_paths
@@ -93,10 +93,10 @@ class Run(Drivers):
         self._initial = list(paths)
         self.discovery = discovery if options.follow else None
         self.unmatched = discovery.unmatched if discovery is not None else None
-        # at most this many blocking followers read or hand over at once; the rest sleep on the
-        # semaphore instead of fighting for the GIL (thousands of runnable threads starve the loop)
-        self.gate = threading.BoundedSemaphore(ACTIVE_FOLLOWERS)
-        self.relay = WakeRelay(token)
+        # the blocking followers' threads (threads and mixed engines): at most this many read or hand
+        # over at once, and a follower that waits holds none (thousands of threads start, stop and fight
+        # for the GIL slowly); started only when a leg is queued, so the asyncio engine has none
+        self.workers = Workers(ACTIVE_FOLLOWERS)
         timing = merge.timing
         since = timing.window.since if timing is not None else None
         self._since = (since, timing.parser) if timing is not None and since is not None else None
@@ -223,6 +223,7 @@ class Run(Drivers):
             finally:
                 self.token.stop("done")
                 engine.join_blocking()
+                self.workers.shutdown()  # idle by now: joined at once
                 self.watcher.close()
                 self._finish(self.merge.flush)
                 self._report_late()
@@ -250,6 +251,7 @@ class Run(Drivers):
             finally:
                 self.token.stop("done")
                 await engine.join_async()
+                self.workers.shutdown()  # idle by now: joined at once
                 self.watcher.close()
                 try:
                     await self.merge.aflush()
@@ -258,9 +260,9 @@ class Run(Drivers):
                 self._report_late()
 
     def _start(self, engine: Engine) -> None:
-        """The waker, then the followers of the files there at the start (the gate closed meanwhile)."""
+        """The waker, then the followers of the files there at the start (the workers held meanwhile)."""
         engine.start_waker()
-        with self._gate_closed():
+        with self._launching():
             engine.launch(self.initial())
         self._check_done()
 
@@ -304,14 +306,11 @@ class Run(Drivers):
         return due_in if idle is None else min(idle, due_in)
 
     def wait_room(self, origin: Origin) -> None:
-        """A blocking follower whose source holds too much in time order waits here, giving its turn at
-        the gate to the others (one of them holds back what it waits for)."""
+        """A blocking follower whose source holds too much in time order waits here, lending its worker's
+        place to the others (one of them holds back what it waits for)."""
         if self.merge.full(origin) and not self.token.is_set():
-            self.gate.release()
-            try:
+            with self.workers.lend():
                 self.merge.wait_room(origin)
-            finally:
-                self.gate.acquire()
 
     def _idle_left(self) -> float | None:
         idle = self.options.idle_timeout
