@@ -92,6 +92,11 @@ class Workers(Executor):
         self.run(job)
         return future
 
+    @property
+    def queued(self) -> bool:
+        """Jobs wait for a worker (a long job ends early then, and queues its rest behind them)."""
+        return bool(self._ready)
+
     def later(self, delay: float, job: Job) -> None:
         """Queue ``job`` in ``delay`` seconds (the clock: one thread, started when first needed)."""
         with self._lock:

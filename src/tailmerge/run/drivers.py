@@ -41,6 +41,9 @@ BATCH = 16  # the most legs of the mixed engine that one executor job runs (well
 
 T = TypeVar("T")
 
+AGAIN = Wait(0.0)
+"""A leg's end with more to read: its next leg is queued at once, behind the others waiting."""
+
 
 class Drivers:
     """What a run drives its followers with; ``Run`` supplies the state below."""
@@ -148,6 +151,8 @@ class Drivers:
                 wait = await (drive.aleg() if legs is None else legs(drive))
                 if wait is None:
                     return
+                if wait is AGAIN:
+                    continue
                 if wait.timeout is None:  # until signalled: no timer to arm and cancel
                     await signal.wait()
                 else:
@@ -251,6 +256,11 @@ class _Drive(Generic[T]):
                     action = None  # handed over: not kept through the next read
                     if self.run.token.is_set():
                         break
+                    if self.run.workers.queued and not self.follower.caught_up:
+                        # others wait for a worker: this follower goes on behind them. Each file gets a turn
+                        # per step, and the workers' clock sees legs end (a copy of eight big files in legs
+                        # of a whole file looked stuck to it: eight workers, and a step held by each)
+                        return AGAIN
                 else:
                     complete = True
             if final := self.follower.finish(complete):
@@ -348,7 +358,7 @@ class _Parked:
         with self._lock:
             if wait is None:
                 self.state = "done"
-            elif self._again:  # signalled meanwhile: look again, after those queued before
+            elif self._again or wait is AGAIN:  # signalled meanwhile, or more to read: after those queued
                 self.state = "queued"
             else:
                 self.state = "parked"
