@@ -14,7 +14,6 @@ The blocking and the awaiting leg are declared twins: the same steps.
 from __future__ import annotations
 
 import asyncio
-import functools
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -29,7 +28,7 @@ from ..sinks import Origin
 from ..sources import Compressed, Discovery, Source, Stdin
 from ..watch import Signal, Watcher
 
-__all__ = ["ACTIVE_FOLLOWERS", "Drivers", "LegBatches"]
+__all__ = ["ACTIVE_FOLLOWERS", "AGAIN", "READS_AHEAD", "Drivers"]
 
 ACTIVE_FOLLOWERS = 8  # blocking followers that may read or hand over at once (the most the workers grow to)
 # followers on the loop that may hold lines read and not yet handed over (their turns): one hands over while
@@ -37,7 +36,6 @@ ACTIVE_FOLLOWERS = 8  # blocking followers that may read or hand over at once (t
 # to a step (8 MiB): with no bound, copying 8 files held all 8 and their formatted copies (labeled: 104 MB
 # peak RSS; 49 MB now). The blocking engines' bound is their two workers.
 READS_AHEAD = 2
-BATCH = 16  # the most legs of the mixed engine that one executor job runs (well within STALL)
 
 T = TypeVar("T")
 
@@ -165,51 +163,6 @@ class Drivers:
         except asyncio.CancelledError:
             drive.cancelled()
             raise
-
-
-class LegBatches:
-    """The mixed engine's legs, run in the workers with ``loop.run_in_executor``. The legs that become
-    ready in one turn of the loop go together, in executor jobs of at most ``BATCH`` legs: each crossing
-    (a future each way, a wake-up of the loop) costs about 65 µs here, and 10,000 followers start, and stop,
-    in the same turn. Following, a turn has a leg or two, and each is a job of its own. A leg in a batch
-    holds back the ones after it while it waits, so with a time order (a leg may wait for room that only
-    another follower can make) each leg is a job of its own (``batch=1``)."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, workers: Workers, batch: int = BATCH) -> None:
-        self._loop, self._workers, self._batch = loop, workers, batch
-        self._ready: list[tuple[_Drive[Any], asyncio.Future[Wait | None]]] = []
-
-    def __call__(self, drive: _Drive[Any]) -> asyncio.Future[Wait | None]:
-        """The next leg of ``drive`` (on the loop); the future is its ``Wait``, or None when it is done."""
-        result: asyncio.Future[Wait | None] = self._loop.create_future()
-        if not self._ready:
-            self._loop.call_soon(self._send)  # after every leg this turn makes ready
-        self._ready.append((drive, result))
-        return result
-
-    def _send(self) -> None:
-        ready, self._ready = self._ready, []
-        for i in range(0, len(ready), self._batch):
-            part = ready[i : i + self._batch]
-            job = self._loop.run_in_executor(self._workers, _legs, [drive for drive, _ in part])
-            job.add_done_callback(functools.partial(_settle, part))
-
-
-def _legs(drives: list[_Drive[Any]]) -> list[Wait | None]:
-    return [drive.leg() for drive in drives]
-
-
-def _settle(
-    part: list[tuple[_Drive[Any], asyncio.Future[Wait | None]]], job: asyncio.Future[list[Wait | None]]
-) -> None:
-    error = job.exception() if not job.cancelled() else asyncio.CancelledError()
-    for i, (_, result) in enumerate(part):
-        if result.done():  # its task was cancelled
-            continue
-        if error is not None:
-            result.set_exception(error)
-        else:
-            result.set_result(job.result()[i])
 
 
 class _Drive(Generic[T]):

@@ -20,7 +20,7 @@ from typing import Any
 from ..bridge import call_soon
 from ..core import Chunk, Follower, Span
 from ..sources import Discovery
-from .drivers import BATCH, LegBatches
+from .batches import BATCH, LegBatches
 from .pipeline import Run
 from .routes import Route
 
