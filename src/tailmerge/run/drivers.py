@@ -2,8 +2,9 @@
 must wait (or is done), and the wait comes between two legs. Written once, ``_Drive``; an engine says only
 where a leg runs and how the wait is waited:
 
-* threads: a leg runs on one of the run's workers (``bridge.Workers``, eight threads) and hands over by
-  blocking; between legs the follower holds no thread (``_Parked``: its signal queues its next leg);
+* threads: a leg runs on one of the run's workers (``bridge.Workers``: two threads, up to eight while
+  stuck) and hands over by blocking; between legs the follower holds no thread (``_Parked``: its signal
+  queues its next leg);
 * mixed: a coroutine per follower waits on the loop, and its legs run in the same workers
   (``loop.run_in_executor``, ``LegBatches``), handing over by blocking;
 * asyncio: a coroutine per follower waits on the loop and runs its legs there, awaiting the hand-over.

@@ -2,8 +2,8 @@
 a worker with the wait on the loop, the loop) and where it hands its lines over; ``Run`` holds everything
 else (``run.drivers``: the legs and the waits).
 
-* threads: the run's workers (eight threads) run the legs of the followers that have something to read, a
-  thread per busy file; the merge stage's lock keeps lines whole.
+* threads: the run's workers (two threads, up to eight while stuck) run the legs of the followers that
+  have something to read, a thread per busy file; the merge stage's lock keeps lines whole.
 * mixed: a coroutine per source waits on the loop and runs each leg in the same workers
   (``loop.run_in_executor``); the legs hand their lines to the loop with
   ``asyncio.run_coroutine_threadsafe``, so the merge happens on the loop thread.
