@@ -13,6 +13,7 @@ from tailmerge.core import Chunk, Identity, Span
 from tailmerge.sinks.contract import as_chunks
 from tailmerge.sources import Ledger, Source
 from tailmerge.sources.ledger import FileRead
+from tailmerge.sources.moved import resume_saved
 from tailmerge.sources.start import end_offset, from_line_offset, last_lines_offset
 
 
@@ -96,3 +97,27 @@ def test_start_offsets_agree_with_tail(lines: list[bytes], partial: bytes, n: in
         assert data[end_offset(fd, size, 1 << 20) :] == partial
     finally:
         os.close(fd)
+
+
+def test_a_saved_empty_file_is_never_mistaken_for_a_copy_and_no_copy_is_finished_twice(tmp_path: Path) -> None:
+    # copytruncate under SIGKILL restarts: a state that knew app.log only while it was empty (no first bytes to
+    # know it by) and the newest copy under another saved read; every sibling "began" with the empty bytes,
+    # so the newest copy was finished for both, and its lines came out twice
+    app = tmp_path / "app.log"
+    for n, first in ((1, 0), (2, 10), (3, 20)):
+        (tmp_path / f"app.log.{n}").write_bytes(b"".join(b"line %d\n" % i for i in range(first, first + 10)))
+    app.write_bytes(b"")
+    copy3 = os.stat(tmp_path / "app.log.3")
+    gone = Identity(copy3.st_dev, 1)  # the file the state was reading, under no name now
+    saved = [
+        FileRead(str(app), gone, b"", 0, finished=False),
+        FileRead(str(app), Identity(copy3.st_dev, copy3.st_ino), b"line 20\n", 0, finished=False),
+    ]
+    _, moved = resume_saved(str(app), Ledger(saved), None)
+    try:
+        taken = [identity for _, identity, _ in moved]
+        assert taken.count(Identity(copy3.st_dev, copy3.st_ino)) == 1
+        assert len(taken) == len(set(taken))
+    finally:
+        for fd, _, _ in moved:
+            os.close(fd)

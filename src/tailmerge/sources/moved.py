@@ -69,6 +69,9 @@ def resume_saved(
             )
             continue
         fd, identity, name = found
+        if any(identity == m[1] for m in moved):  # two saved reads found the same file: it is read once
+            os.close(fd)
+            continue
         log.info("%s: finishing %s from byte %d (it moved there while tailmerge was stopped)", path, name, read.offset)
         moved.append((fd, identity, read.offset))
         ledger.seen(identity, read.fingerprint)
@@ -118,6 +121,11 @@ def find_moved(path: str, read: FileRead) -> tuple[int, Identity, str] | None:
 
     for full, st in sorted(siblings(path), key=order):
         if st.st_size < read.offset:
+            continue
+        if not read.fingerprint and Identity(st.st_dev, st.st_ino) != read.file:
+            # an empty file has no first bytes to know a copy of it by: every sibling would match, and one
+            # copy was read twice (copytruncate). Only the file itself, renamed, is it; the rest are
+            # generations rotated while stopped (``_rotated_since``)
             continue
         try:
             fd = os.open(full, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
