@@ -248,7 +248,8 @@ class _Drive(Generic[T]):
                     if self.run.token.is_set():
                         break
             if final := self.follower.finish(complete):
-                await self.hand_over(final)
+                async with self.run.turns():  # as any hand-over: a wait for room in it gives this turn up
+                    await self.hand_over(final)
         except Exception as e:
             self.run.token.fail(e)
             _close(self.follower)
