@@ -71,6 +71,22 @@ def test_workers_held_start_nothing_and_the_clock_queues_a_job_later() -> None:
         workers.run(done.set)
 
 
+def test_a_cancelled_turn_never_runs_nor_takes_a_worker() -> None:
+    # a follower's timed wait ended by its signal cancels its turn (threads engine under rotation: every
+    # wait is timed, and 2,000 stale turns a second each woke the clock and a worker)
+    workers = Workers(2)
+    ran: list[int] = []
+    for i in range(1000):
+        workers.later(0.05 + i / 10_000, lambda i=i: ran.append(i)).cancel()
+    done = threading.Event()
+    workers.later(0.2, done.set)
+    assert done.wait(5)
+    time.sleep(0.05)
+    assert ran == []
+    assert workers._ended == 1  # only the live turn became a job
+    workers.shutdown()
+
+
 def test_workers_stuck_get_another_that_retires_once_the_queue_is_empty() -> None:
     workers = Workers(4, base=1, name="stuck worker")
     hung = threading.Event()

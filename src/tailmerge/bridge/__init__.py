@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from .handoff import Handoff, Policy
     from .portal import Portal, refuse_in_loop
     from .stop import Reason, StopFlag, StopToken, call_soon
-    from .workers import Workers
+    from .workers import Timer, Workers
 
 __all__ = [
     "Bell",
@@ -19,6 +19,7 @@ __all__ = [
     "Reason",
     "StopFlag",
     "StopToken",
+    "Timer",
     "Workers",
     "call_soon",
     "refuse_in_loop",
@@ -33,6 +34,6 @@ if not TYPE_CHECKING:  # each module is imported when one of its names is first 
             **dict.fromkeys(("Handoff", "Policy"), ".handoff"),
             **dict.fromkeys(("Portal", "refuse_in_loop"), ".portal"),
             **dict.fromkeys(("Reason", "StopFlag", "StopToken", "call_soon"), ".stop"),
-            "Workers": ".workers",
+            **dict.fromkeys(("Timer", "Workers"), ".workers"),
         },
     )

@@ -14,7 +14,7 @@ while the other reads), and the clock adds one, up to ``size``, each ``STALL`` s
 queued and no job ended (reads blocked on a hung network filesystem); the added ones retire once the
 queue is empty. A leg that waits for another follower's progress (room in time order) lends its place
 (``lend``): another worker may start at once, or the followers that would make room could never run.
-``Workers`` is also a ``concurrent.futures.Executor``, for ``loop.run_in_executor`` (the mixed engine).
+``Workers`` is also a ``concurrent.futures.Executor``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from concurrent.futures import Executor, Future
 from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 
-__all__ = ["Workers"]
+__all__ = ["Timer", "Workers"]
 
 log = logging.getLogger("tailmerge")
 
@@ -38,6 +38,21 @@ STALL = 0.05  # seconds with work queued and no job ended, after which one more 
 P = ParamSpec("P")
 T = TypeVar("T")
 Job = Callable[[], object]
+
+
+class Timer:
+    """A job's turn on the workers' clock (``Workers.later``). A follower's timed wait that its signal
+    ends first cancels its turn: at 2,000 wakes a second under rotation (every wait timed), the turns
+    left to fire woke the clock and a worker 2,000 times a second for nothing."""
+
+    __slots__ = ("job",)
+
+    def __init__(self, job: Job) -> None:
+        self.job: Job | None = job
+
+    def cancel(self) -> None:
+        """The job will not be queued (from any thread; it may be queued already)."""
+        self.job = None
 
 
 class Workers(Executor):
@@ -60,7 +75,7 @@ class Workers(Executor):
         self._ended = 0  # jobs ended: the clock's measure of progress
         self._retiring = 0  # idle workers told to end (the queue emptied after a stall)
         self._closed = False
-        self._timers: list[tuple[float, int, Job]] = []
+        self._timers: list[tuple[float, int, Timer]] = []
         self._seq = 0
         self._clock: threading.Thread | None = None
         self._clock_asleep = False  # the clock sleeps with no timeout: a job queued behind busy workers wakes it
@@ -77,7 +92,7 @@ class Workers(Executor):
             self._dispatch()
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
-        """``run`` with a future for the result (an ``Executor``: ``loop.run_in_executor``)."""
+        """``run`` with a future for the result (an ``Executor``)."""
         future: Future[T] = Future()
 
         def job() -> None:
@@ -97,18 +112,20 @@ class Workers(Executor):
         """Jobs wait for a worker (a long job ends early then, and queues its rest behind them)."""
         return bool(self._ready)
 
-    def later(self, delay: float, job: Job) -> None:
+    def later(self, delay: float, job: Job) -> Timer:
         """Queue ``job`` in ``delay`` seconds (the clock: one thread, started when first needed)."""
+        timer = Timer(job)
         with self._lock:
             if self._closed:
-                return
+                return timer
             self._seq += 1
             at = time.monotonic() + delay
-            heapq.heappush(self._timers, (at, self._seq, job))
+            heapq.heappush(self._timers, (at, self._seq, timer))
             if self._clock is None:
                 self._clock = self._start(self._keep_time, f"{self._name} clock")
             elif self._timers[0][0] == at:  # sooner than the clock sleeps
                 self._tick.notify()
+        return timer
 
     @contextmanager
     def held(self) -> Iterator[None]:
@@ -211,9 +228,11 @@ class Workers(Executor):
         with self._lock:
             while not self._closed:
                 now = time.monotonic()
-                while self._timers and self._timers[0][0] <= now:
-                    self._ready.append(heapq.heappop(self._timers)[2])
-                    self._dispatch()
+                # cancelled turns leave, however far off: the clock sleeps until the first live one
+                while self._timers and (self._timers[0][0] <= now or self._timers[0][2].job is None):
+                    if (job := heapq.heappop(self._timers)[2].job) is not None:
+                        self._ready.append(job)
+                        self._dispatch()
                 queued = bool(self._ready) and not self._held
                 if now - looked >= STALL:  # a look at progress, once a STALL however often it wakes
                     if queued and self._ended == ended and not self._idle and self._running() < self.size:

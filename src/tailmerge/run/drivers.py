@@ -6,7 +6,7 @@ where a leg runs and how the wait is waited:
   stuck) and hands over by blocking; between legs the follower holds no thread (``_Parked``: its signal
   queues its next leg);
 * mixed: a coroutine per follower waits on the loop, and its legs run in the same workers
-  (``loop.run_in_executor``, ``LegBatches``), handing over by blocking;
+  (``LegBatches``), handing over with ``run_coroutine_threadsafe`` (``ToLoop``);
 * asyncio: a coroutine per follower waits on the loop and runs its legs there, awaiting the hand-over.
 
 The blocking and the awaiting leg are declared twins: the same steps.
@@ -18,16 +18,17 @@ import asyncio
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, Generic, TypeVar
 
-from ..bridge import StopToken, Workers, call_soon
+from ..bridge import StopToken, Timer, Workers, call_soon
 from ..core import Follower, Wait, pace
 from ..merge import Merge
 from ..options import Options
 from ..sinks import Origin
 from ..sources import Compressed, Discovery, Source, Stdin
 from ..watch import Signal, Watcher
+from .batches import ToLoop
 
 __all__ = ["ACTIVE_FOLLOWERS", "AGAIN", "READS_AHEAD", "Drivers"]
 
@@ -219,9 +220,12 @@ class _Drive(Generic[T]):
                     complete = True
             if final := self.follower.finish(complete):
                 self.hand_over(final)
+            _flush(self.hand_over)
         except BaseException as e:
             self.run.token.fail(e)
             _close(self.follower)
+            with suppress(Exception):  # lines read are handed over, unless the hand-over is what failed
+                _flush(self.hand_over)
         self._end()
         return None
 
@@ -275,7 +279,7 @@ class _Parked:
     again when it ends instead of waiting. A leg that ends waiting gives the worker back; a wait with a
     timeout asks the workers' clock for a turn then."""
 
-    __slots__ = ("_again", "_lock", "_on_end", "_turn", "_workers", "drive", "state")
+    __slots__ = ("_again", "_lock", "_on_end", "_timer", "_turn", "_workers", "drive", "state")
 
     def __init__(self, workers: Workers, on_end: Callable[[], None]) -> None:
         self._workers = workers
@@ -285,6 +289,7 @@ class _Parked:
         self.state = "parked"  # or "queued", "running", "done"
         self._again = False
         self._turn = 0  # which wait a clock's call is for (a wait ended by the signal is over)
+        self._timer: Timer | None = None  # the clock's turn for the current timed wait
 
     def set(self) -> None:
         with self._lock:
@@ -295,6 +300,9 @@ class _Parked:
                 return
             self.state = "queued"
             self._turn += 1
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
         self._workers.run(self._leg)
 
     def _timed_out(self, turn: int) -> None:
@@ -323,7 +331,7 @@ class _Parked:
         elif state == "queued":
             self._workers.run(self._leg)
         elif wait is not None and wait.timeout is not None:
-            self._workers.later(wait.timeout, lambda: self._timed_out(turn))
+            self._timer = self._workers.later(wait.timeout, lambda: self._timed_out(turn))
 
 
 class _PathNews:
@@ -355,6 +363,12 @@ class _Wake:
 
     def __init__(self, wake: Callable[[], None]) -> None:
         self.set = wake
+
+
+def _flush(hand_over: Callable[[list[Any]], Any]) -> None:
+    """Send what a hand-over held back for its leg's end (``ToLoop``): the follower ends after its lines."""
+    if isinstance(hand_over, ToLoop):
+        hand_over.flush()
 
 
 def _close(follower: Follower[Any]) -> None:

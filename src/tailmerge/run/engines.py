@@ -5,7 +5,7 @@ else (``run.drivers``: the legs and the waits).
 * threads: the run's workers (two threads, up to eight while stuck) run the legs of the followers that
   have something to read, a thread per busy file; the merge stage's lock keeps lines whole.
 * mixed: a coroutine per source waits on the loop and runs each leg in the same workers
-  (``loop.run_in_executor``); the legs hand their lines to the loop with
+  (an executor: ``LegBatches``); the legs hand their lines to the loop with
   ``asyncio.run_coroutine_threadsafe``, so the merge happens on the loop thread.
 * asyncio: a task per source awaits an ``asyncio.Event``; reading and merging happen on the loop.
 """
@@ -20,7 +20,7 @@ from typing import Any
 from ..bridge import call_soon
 from ..core import Chunk, Follower, Span
 from ..sources import Discovery
-from .batches import BATCH, LegBatches
+from .batches import BATCH, LegBatches, ToLoop
 from .pipeline import Run
 from .routes import Route
 
@@ -105,7 +105,7 @@ class _LoopEngine:
 
 class MixedEngine(_LoopEngine):
     """A coroutine per source waits on the loop; its legs run in the run's workers and their lines cross to
-    the loop (the note's mixed step: ``run_in_executor`` and ``run_coroutine_threadsafe``)."""
+    the loop (the note's mixed step: an executor and ``run_coroutine_threadsafe``)."""
 
     def __init__(self, run: Run) -> None:
         super().__init__(run)
@@ -123,17 +123,7 @@ class MixedEngine(_LoopEngine):
                 self.loop.call_soon_threadsafe(self.launch, self.run.new_sources(paths))
 
             return found
-        aenter, run = self.run.merge.aenter, self.run
-        route = run.routes.router(follower, run.origins[follower])  # type: ignore[index]
-
-        def hand_over(chunks: list[Chunk | Span]) -> None:
-            for to, part in route(chunks):
-                # unbounded on purpose, yet never stuck: the loop outlives every follower (join_async awaits
-                # them all), and a stop releases every sink's wait for room
-                asyncio.run_coroutine_threadsafe(aenter(to, part), self.loop).result()
-                run.wait_room(to)
-
-        return hand_over
+        return ToLoop(self.run, self.loop, follower, self.run.routes.router(follower, self.run.origins[follower]))  # type: ignore[index]
 
 
 class AsyncioEngine(_LoopEngine):
