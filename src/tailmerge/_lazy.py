@@ -3,7 +3,8 @@ never imports ``verify`` or the state's SQLite, and ``--version`` hardly anythin
 
 A package lists what it offers and where each name lives; ``exports`` gives it the module-level
 ``__getattr__`` and ``__dir__`` that import a name's module on first use and keep the value. Type
-checkers see the same names through imports under ``TYPE_CHECKING``.
+checkers see the same names through imports under ``TYPE_CHECKING``. The packages' tables (``__all__`` and
+the ``exports`` call) are declared twins of one shape: data, each its package's own names.
 """
 
 from __future__ import annotations

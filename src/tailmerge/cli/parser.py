@@ -140,10 +140,21 @@ def _columns() -> int:
     return columns if columns > 0 else 80
 
 
-def _follow(f: argparse.ArgumentParser) -> None:
-    f.add_argument(
+def _add_paths(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
         "paths", nargs="+", metavar="PATH", help="a file, a quoted glob pattern ('logs/*.log', '**'), or - for stdin"
     )
+
+
+def _add_following(p: argparse.ArgumentParser) -> None:
+    """What ``follow`` and ``serve`` both take after their own arguments."""
+    _add_option_fields(p)
+    _add_view_options(p)
+    p.add_argument("-v", "--verbose", action="store_true", help="also report rotations and reopened files")
+
+
+def _follow(f: argparse.ArgumentParser) -> None:
+    _add_paths(f)
     f.add_argument(
         "-o",
         "--output",
@@ -195,15 +206,11 @@ def _follow(f: argparse.ArgumentParser) -> None:
         metavar="[HOST:]PORT",
         help="also show the merge live in a browser at this address (HOST: 127.0.0.1) (default: none)",
     )
-    _add_option_fields(f)
-    _add_view_options(f)
-    f.add_argument("-v", "--verbose", action="store_true", help="also report rotations and reopened files")
+    _add_following(f)
 
 
 def _serve(w: argparse.ArgumentParser) -> None:
-    w.add_argument(
-        "paths", nargs="+", metavar="PATH", help="a file, a quoted glob pattern ('logs/*.log', '**'), or - for stdin"
-    )
+    _add_paths(w)
     w.add_argument(
         "--port", type=number(int, 0, maximum=65535), default=DEFAULT_PORT, help="the port (default: %(default)s)"
     )
@@ -213,9 +220,7 @@ def _serve(w: argparse.ArgumentParser) -> None:
         default="127.0.0.1",
         help="the address to listen on; anything but loopback needs a token (default: %(default)s)",
     )
-    _add_option_fields(w)
-    _add_view_options(w)
-    w.add_argument("-v", "--verbose", action="store_true", help="also report rotations and reopened files")
+    _add_following(w)
 
 
 def _verify(v: argparse.ArgumentParser) -> None:

@@ -114,19 +114,20 @@ class Output:
 
     def is_stream(self) -> bool:
         """A pipe or a socket: its reader can go away."""
-        try:
-            mode = os.fstat(self.fd).st_mode
-        except OSError:
-            return False
+        mode = self._mode()
         return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
     def movable(self) -> bool:
         """A regular file or a pipe: the kernel may move spans into it (copy_file_range, splice)."""
-        try:
-            mode = os.fstat(self.fd).st_mode
-        except OSError:
-            return False
+        mode = self._mode()
         return stat.S_ISREG(mode) or stat.S_ISFIFO(mode)
+
+    def _mode(self) -> int:
+        """The output's file type (0, which is none of them, when it cannot be told)."""
+        try:
+            return os.fstat(self.fd).st_mode
+        except OSError:
+            return 0
 
     @property
     def nonblocking(self) -> bool:

@@ -184,6 +184,8 @@ class RedisSink:
         return self._queue.take_nowait()
 
     # -- the blocking shipper (threads engine) ------------------------------------------------------------
+    # _ship_blocking/_ship_async and _send_blocking/_send_async are declared twins: the same steps, one with
+    # redis-py's blocking client in a thread, one with its asyncio client on the loop
 
     def _ship_blocking(self) -> None:
         client: redis.Redis | None = None
