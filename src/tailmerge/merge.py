@@ -161,6 +161,12 @@ class Merge:
         async with self._aenter_lock():
             await self._aput(self._admit(origin, chunks))
 
+    async def aenter_all(self, parts: Sequence[tuple[Origin, Sequence[Chunk | Span]]]) -> None:
+        """Hand several sources' lines over at once on the loop, in this order: the sinks take them
+        together (a file sink in one write)."""
+        async with self._aenter_lock():
+            await self._aput([ready for origin, chunks in parts for ready in self._admit(origin, chunks)])
+
     def _put(self, ready: list[Ready]) -> None:
         if ready:
             batches = [self._place(r) for r in ready]

@@ -110,7 +110,7 @@ class MixedEngine(_LoopEngine):
     def __init__(self, run: Run) -> None:
         super().__init__(run)
         # in time order a leg may wait for room that a leg behind it in a batch would make: one by one
-        self._legs = LegBatches(self.loop, run.workers, 1 if run.merge.order is not None else BATCH)
+        self._legs = LegBatches(self.loop, run, 1 if run.merge.order is not None else BATCH)
 
     def launch(self, followers: Sequence[Follower[Any]]) -> None:
         for f in followers:
