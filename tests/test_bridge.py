@@ -3,6 +3,7 @@ thread sleeps on."""
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import threading
@@ -77,7 +78,7 @@ def test_a_cancelled_turn_never_runs_nor_takes_a_worker() -> None:
     workers = Workers(2)
     ran: list[int] = []
     for i in range(1000):
-        workers.later(0.05 + i / 10_000, lambda i=i: ran.append(i)).cancel()
+        workers.later(0.05 + i / 10_000, functools.partial(ran.append, i)).cancel()
     done = threading.Event()
     workers.later(0.2, done.set)
     assert done.wait(5)

@@ -1,7 +1,9 @@
-"""The command line keeps freed heap for an exact merge in its own process, and only there."""
+"""The command line keeps freed heap for an exact merge, and collects cycles less often, in its own process
+and only there."""
 
 from __future__ import annotations
 
+import gc
 import os
 import platform
 import sys
@@ -25,24 +27,35 @@ def test_glibc_takes_the_settings() -> None:
 def test_only_the_console_entry_point_tunes_and_only_for_time_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[None] = []
+    calls: list[str] = []
 
-    def record() -> bool:
-        calls.append(None)
+    def keep_freed_heap() -> bool:
+        calls.append("heap")
         return True
 
-    monkeypatch.setattr(_heap, "keep_freed_heap", record)
+    monkeypatch.setattr(_heap, "keep_freed_heap", keep_freed_heap)
+    monkeypatch.setattr(_heap, "collect_less", lambda: calls.append("gc"))
     log = tmp_path / "a.log"
     write_log(log, [0, 1], "a")
     args = ["follow", "--no-follow", "-o", str(tmp_path / "out.log"), str(log)]
     assert cli(*args, "--order", "time") == 0  # inside a test's process: its allocator is not ours
-    assert cli(*args, own_process=True) == 0  # arrival order: not needed
-    assert not calls
+    assert calls == []
+    assert cli(*args, own_process=True) == 0  # arrival order: the collector only
+    assert calls == ["gc"]
     monkeypatch.setattr(sys, "argv", ["tailmerge", *args, "--order", "time"])
     with pytest.raises(SystemExit) as done:
         main()
     assert done.value.code == 0
-    assert len(calls) == 1
+    assert calls == ["gc", "gc", "heap"]
+
+
+def test_the_collector_runs_less_often_in_a_process_of_our_own() -> None:
+    before = gc.get_threshold()
+    try:
+        _heap.collect_less()
+        assert gc.get_threshold()[0] == _heap.YOUNG > before[0]
+    finally:
+        gc.set_threshold(*before)
 
 
 def test_the_command_line_still_holds_a_bounded_part_of_each_file(tmp_path: Path) -> None:

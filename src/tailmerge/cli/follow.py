@@ -32,10 +32,12 @@ def run_follow(ns: argparse.Namespace, *, own_process: bool = False) -> int:
         web = _web(ns)
     except (ValueError, TypeError) as e:
         raise UsageError(str(e)) from None
-    if own_process and opts.order == "time":  # its buffers come and go a step at a time (_heap)
-        from .._heap import keep_freed_heap
+    if own_process:
+        from .._heap import collect_less, keep_freed_heap
 
-        keep_freed_heap()
+        collect_less()  # the objects of thousands of files live as long as the run
+        if opts.order == "time":  # its buffers come and go a step at a time
+            keep_freed_heap()
     if own_process and ns.format == "jsonl":  # numpy (JSONL's offsets) multiplies no matrices: no BLAS threads
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     raise_fd_limit()

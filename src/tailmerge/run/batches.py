@@ -106,7 +106,7 @@ class LegBatches:
             error = e
         left = [result for _, result in part[len(ends) :]]
         try:
-            if held := [part for *_, parts in ends if parts for part in parts]:
+            if held := [each for *_, parts in ends if parts for each in parts]:
                 asyncio.run_coroutine_threadsafe(self._enter_held(held, ends, left, error), self._loop)
             else:
                 self._loop.call_soon_threadsafe(_settle, ends, left, error)
