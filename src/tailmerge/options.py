@@ -51,7 +51,7 @@ def _cli(flag: str, help: str, **kwargs: Any) -> dict[str, Any]:
 class Options:
     """How to follow. Every public entry point takes these as keyword arguments.
 
-    engine: ``asyncio`` (a task per file), ``threads`` (a thread per file) or ``mixed`` (blocking followers in
+    engine: ``asyncio`` (a task per file), ``threads`` (a thread per busy file) or ``mixed`` (blocking reads in
       an executor handing lines to the event loop). They give the same result.
     follow: keep following after the end of each file (False: copy what is there, then stop).
     start_at_end: begin each file that exists at start at its end (``--from end``, ``-n 0``), not its start.
@@ -82,6 +82,7 @@ class Options:
     tz: the zone of times that carry none: ``local`` (default), ``UTC``, ``+05:30`` or an IANA name.
     """
 
+    # each option once, with its command-line flag: declared twins of one shape (data, not logic)
     engine: Engine = field(default="asyncio", metadata=_cli("--engine", "how followers are driven", choices=ENGINES))
     follow: bool = field(default=True, metadata=_cli("--no-follow", "copy what is there, then exit"))
     start_at_end: bool = field(
