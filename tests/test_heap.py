@@ -24,7 +24,7 @@ def test_glibc_takes_the_settings() -> None:
     assert _heap.keep_freed_heap()
 
 
-def test_only_the_console_entry_point_tunes_and_only_for_time_order(
+def test_only_the_console_entry_point_tunes_the_collector_and_only_time_order_the_heap(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
