@@ -4,6 +4,7 @@ defaults, bounds), so the CLI has no default of its own."""
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import sys
@@ -126,6 +127,7 @@ class _Formatter(argparse.HelpFormatter):
         super().__init__(prog, indent_increment, max_help_position, width if width is not None else _columns())
 
 
+@functools.cache  # asked once: argparse makes a formatter per argument added (46 for a follow)
 def _columns() -> int:
     """The terminal's width as ``shutil.get_terminal_size`` tells it: ``COLUMNS``, else stdout's, else 80."""
     try:
