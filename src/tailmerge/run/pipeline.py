@@ -24,6 +24,7 @@ from ..options import Options
 from ..sinks import Origin, Output, Sink, span_switch
 from ..sources import Compressed, Discovery, Ledger, OpenFiles, Source, Stdin, fd_budget, is_archive, is_pattern
 from ..sources.ledger import FileRead
+from ..sources.limits import reserve_descriptors
 from ..sources.start import Start
 from ..watch import Watcher, make_watcher
 from .drivers import ACTIVE_FOLLOWERS, Drivers
@@ -91,6 +92,9 @@ class Run(Drivers):
         self._lock = threading.Lock()
         self._alive = 0
         self._initial = list(paths)
+        # the table for the files there at the start, grown while the caller may still have one thread
+        # (before the sinks' writer and the engines' threads start)
+        reserve_descriptors(min(len(self._initial), self.open_files.limit))
         self.discovery = discovery if options.follow else None
         self.unmatched = discovery.unmatched if discovery is not None else None
         # the blocking followers' threads (threads and mixed engines): at most this many read or hand
@@ -125,6 +129,8 @@ class Run(Drivers):
             self.ledger.followed.update(os.path.abspath(p) for p in paths)
             if at_start:  # paths a state knows first: they take up the files they were reading, wherever now
                 paths = sorted(paths, key=lambda p: not self.ledger.saved(os.path.abspath(p)))
+        if not at_start:  # files a glob found since: grown once for the lot, not by doubling as they open
+            reserve_descriptors(min(len(paths), self.open_files.limit))
         with self._lock:
             held = {i for s in self.origins if isinstance(s, Source | Compressed) for i in s.identities()}
             new: list[Input] = []

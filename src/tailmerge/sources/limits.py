@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
-__all__ = ["fd_budget", "fd_limit_message", "raise_fd_limit"]
+__all__ = ["fd_budget", "fd_limit_message", "raise_fd_limit", "reserve_descriptors"]
 
 log = logging.getLogger("tailmerge")
 
@@ -53,6 +53,38 @@ def _open_now() -> int:
     except OSError:  # no /proc: the standard streams and a few more
         return 16
 
+
+def reserve_descriptors(count: int) -> None:
+    """Grow the process's descriptor table now to hold ``count`` more files, in one step.
+
+    The kernel grows the table by doubling as descriptors are opened, and while a process has more than
+    one thread each growth waits for an RCU grace period (8-20 ms here): opening 1,000 files cost 30 µs
+    each instead of 5, and 10,000 files waited nine times. Grown before the run's threads start, it waits
+    for nothing. ``F_DUPFD`` takes the lowest free descriptor at or above the one asked for, so no
+    descriptor in use is touched (``dup2`` would close one)."""
+    try:
+        import fcntl
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        return
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        probe = os.open("/", os.O_RDONLY | os.O_CLOEXEC)  # the lowest free descriptor: where opening starts
+    except OSError:
+        return
+    try:
+        top = probe + count
+        if soft != resource.RLIM_INFINITY:
+            top = min(top, soft - 1)
+        if top >= _TABLE_START:
+            os.close(fcntl.fcntl(probe, fcntl.F_DUPFD_CLOEXEC, top))
+    except OSError:
+        pass  # not reserved: the table grows as files are opened, as it would have
+    finally:
+        os.close(probe)
+
+
+_TABLE_START = 64  # the table every process starts with (NR_OPEN_DEFAULT): below it there is nothing to grow
 
 _fd_limit_explained = False
 
