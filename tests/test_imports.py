@@ -27,7 +27,7 @@ NOT_FOR_A_COPY = (
     "tailmerge.state.store",
     "tailmerge.verify.check",
     "tailmerge.watch.inotify",
-    "inotify_simple",
+    "ctypes",
     "json",
     "numpy",
     "orjson",

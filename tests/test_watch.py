@@ -57,7 +57,7 @@ def test_a_file_created_later_under_a_glob_is_followed(tmp_path: Path, engine: E
 
 HOG = """
 import errno, os, select, signal, subprocess, sys, time
-from inotify_simple import INotify as Inotify
+from tailmerge.watch.inotify_fd import InotifyFd as Inotify
 folder, engine = sys.argv[1], sys.argv[2]
 src, out = os.path.join(folder, "a.log"), os.path.join(folder, "out.log")
 open(src, "wb").close()
@@ -157,3 +157,35 @@ def test_a_written_file_is_read_without_looking_at_its_path_each_time(
         assert next(lines).data == b"new\n"
     finally:
         lines.close()
+
+
+def test_the_inotify_descriptor_reports_each_event_of_a_read_with_its_name(tmp_path: Path) -> None:
+    """Events straight from the kernel, parsed by hand (inotify_fd): names padded to different lengths,
+    a nameless event, and several in one read."""
+    from tailmerge.watch import inotify_fd as ino
+
+    fd = ino.InotifyFd()
+    try:
+        assert fd.read() == []  # non-blocking: nothing there yet
+        wd = fd.add_watch(str(tmp_path), ino.IN_CREATE | ino.IN_MODIFY | ino.IN_DELETE_SELF | ino.IN_ONLYDIR)
+        names = ["a", "a-name-of-thirty-two-bytes-.....", "é.log"]
+        for name in names:
+            (tmp_path / name).write_bytes(b"x\n")
+        tmp_path.joinpath(names[0]).rename(tmp_path / "moved")  # not asked for: not reported
+        events = fd.read()
+        assert [(w, m & ino.IN_CREATE, n) for w, m, n in events if m & ino.IN_CREATE] == [
+            (wd, ino.IN_CREATE, n) for n in names
+        ]
+        assert {n for _, m, n in events if m & ino.IN_MODIFY} == set(names)
+        assert all(n != "moved" for *_, n in events)
+        fd.rm_watch(wd)
+        assert any(m & ino.IN_IGNORED and n is None for _, m, n in fd.read())  # the removal, nameless
+        with pytest.raises(FileNotFoundError):
+            fd.add_watch(str(tmp_path / "missing"), ino.IN_CREATE)
+        with pytest.raises(NotADirectoryError):  # IN_ONLYDIR is honoured
+            fd.add_watch(str(tmp_path / "moved"), ino.IN_CREATE | ino.IN_ONLYDIR)
+        flags = os.get_inheritable(fd.fd), os.get_blocking(fd.fd)
+        assert flags == (False, False)  # close-on-exec and non-blocking
+    finally:
+        fd.close()
+    fd.close()  # twice: nothing happens

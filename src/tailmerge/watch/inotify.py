@@ -1,11 +1,11 @@
-"""The inotify waker: one watch per folder, through inotify_simple; the table says who to wake.
+"""The inotify waker: one watch per folder (``inotify_fd``); the table says who to wake.
 
 One watch covers every followed file in a folder, and the same watch sees a file appear, be renamed away
 or deleted (rotation), or a folder appear. System calls happen outside the table's lock.
 
-inotify_simple gives each event as plain integers and a ``str`` name (one ``struct`` unpack each), which
-is what a wake-up per written line can afford; asyncinotify made an enum, a ``Path``, a dataclass, a
-weak reference and a ``select()`` call per event (about a third of a follower's CPU per line).
+Each event comes as plain integers and a ``str`` name, which is what a wake-up per written line can
+afford; asyncinotify made an enum, a ``Path``, a dataclass, a weak reference and a ``select()`` call per
+event (about a third of a follower's CPU per line).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import stat
 import threading
 from pathlib import Path
 
+from . import inotify_fd as ino
 from .mounts import network_mount
 from .poll import Watcher
 from .table import Event, Reaction, Signal, WatchTable
@@ -33,25 +34,20 @@ class InotifyWatcher(Watcher):
     event_driven = True
 
     def __init__(self) -> None:
-        try:
-            import inotify_simple  # type: ignore[import-untyped]  # a hundred lines of ctypes, untyped
-        except ImportError as e:  # pragma: no cover - not Linux
-            raise OSError(errno.ENOSYS, "not supported on this platform") from e
-        f = inotify_simple.flags
-        self._mask = int(
-            f.MODIFY | f.CLOSE_WRITE | f.ATTRIB | f.CREATE | f.DELETE
-            | f.MOVED_FROM | f.MOVED_TO | f.DELETE_SELF | f.MOVE_SELF | f.ONLYDIR
+        self._mask = (
+            ino.IN_MODIFY | ino.IN_CLOSE_WRITE | ino.IN_ATTRIB | ino.IN_CREATE | ino.IN_DELETE
+            | ino.IN_MOVED_FROM | ino.IN_MOVED_TO | ino.IN_DELETE_SELF | ino.IN_MOVE_SELF | ino.IN_ONLYDIR
         )  # fmt: skip
         self._events = (
-            (int(f.MODIFY | f.CLOSE_WRITE | f.ATTRIB), Event.CHANGED),
-            (int(f.CREATE | f.MOVED_TO | f.MOVED_FROM | f.DELETE), Event.ENTRY),
-            (int(f.DELETE_SELF | f.MOVE_SELF), Event.GONE),
-            (int(f.IGNORED), Event.IGNORED),
-            (int(f.Q_OVERFLOW), Event.OVERFLOW),
+            (ino.IN_MODIFY | ino.IN_CLOSE_WRITE | ino.IN_ATTRIB, Event.CHANGED),
+            (ino.IN_CREATE | ino.IN_MOVED_TO | ino.IN_MOVED_FROM | ino.IN_DELETE, Event.ENTRY),
+            (ino.IN_DELETE_SELF | ino.IN_MOVE_SELF, Event.GONE),
+            (ino.IN_IGNORED, Event.IGNORED),
+            (ino.IN_Q_OVERFLOW, Event.OVERFLOW),
         )
         self._kinds: dict[int, int] = {}
-        self._inotify = inotify_simple.INotify(nonblocking=True)
-        self._fd: int = self._inotify.fileno()
+        self._inotify = ino.InotifyFd()
+        self._fd: int = self._inotify.fd
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self._stopped = False
         self._lock = threading.Lock()  # the threads engine registers from many threads
@@ -259,14 +255,11 @@ class InotifyWatcher(Watcher):
         give the loop back (a file written without pause keeps it ready, and the followers woken need the
         loop too; the reader fires again)."""
         while not self._stopped:
-            try:
-                events = self._inotify.read(timeout=0)  # what is there now, in one read
-            except BlockingIOError:  # taken by a read in between (none here: one reader per run)
-                return
+            events = self._inotify.read()  # what is there now, in one read
             if not events:
                 return
-            for wd, mask, _, name in events:
-                self._dispatch(wd, mask, name or None)
+            for wd, mask, name in events:
+                self._dispatch(wd, mask, name)
             if one_read:
                 return
 
