@@ -18,17 +18,27 @@ from .conftest import PY, assert_no_traceback, file_lines, needs_root, tailmerge
 
 
 def test_inotify_delivers_without_polling(tmp_path: Path, engine: Engine) -> None:
-    src = tmp_path / "a.log"
-    src.touch()
+    """Each file's real folder is watched: a plain file, a file in a folder reached through a symlink,
+    and a symlink to a file in another folder."""
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "linked").symlink_to(real)
+    src, in_linked, target = tmp_path / "a.log", real / "b.log", real / "c-target.log"
+    for f in (src, in_linked, target):
+        f.touch()
+    (tmp_path / "c.log").symlink_to(target)
     out = tmp_path / "out.log"
     # a poll interval of an hour: only a change notification can deliver the line in time
-    proc = tailmerge("follow", str(src), "-o", str(out), "--engine", engine, "--watch", "inotify",
+    proc = tailmerge("follow", str(src), str(tmp_path / "linked" / "b.log"), str(tmp_path / "c.log"),
+                     "-o", str(out), "--engine", engine, "--watch", "inotify",
                      "--poll-interval", "3600")  # fmt: skip
     time.sleep(0.5)  # let it start and reach its first wait
-    with src.open("ab") as f:
-        f.write(b"wake up\n")
+    for f, line in ((src, b"wake up\n"), (in_linked, b"in a linked folder\n"), (target, b"through a link\n")):
+        with f.open("ab") as w:
+            w.write(line)
     started = time.monotonic()
-    wait_for(lambda: file_lines(out) == [b"wake up\n"], timeout=5, what="the line")
+    expected = sorted([b"wake up\n", b"in a linked folder\n", b"through a link\n"])
+    wait_for(lambda: sorted(file_lines(out)) == expected, timeout=5, what="the lines")
     assert time.monotonic() - started < 2
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=5)

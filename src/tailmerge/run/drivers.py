@@ -110,7 +110,8 @@ class Drivers:
             if watched is not None:
                 event_driven = watched.watch(self.watcher, _Wake(wake) if threaded else signal)
             else:
-                event_driven = self.watcher.watch_file(path, signal)
+                real = follower.real_path if isinstance(follower, Source) else None
+                event_driven = self.watcher.watch_file(path, signal, real)
         except OSError:
             event_driven = False
         if event_driven and isinstance(follower, Source):  # the waker says when the path needs a look

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -25,6 +26,7 @@ from ..sinks import Origin, Output, Sink, span_switch
 from ..sources import Compressed, Discovery, Ledger, OpenFiles, Source, Stdin, fd_budget, is_archive, is_pattern
 from ..sources.ledger import FileRead
 from ..sources.limits import reserve_descriptors
+from ..sources.resolve import Resolver
 from ..sources.start import Start
 from ..watch import Watcher, make_watcher
 from .drivers import ACTIVE_FOLLOWERS, Drivers
@@ -134,18 +136,22 @@ class Run(Drivers):
         with self._lock:
             held = {i for s in self.origins if isinstance(s, Source | Compressed) for i in s.identities()}
             new: list[Input] = []
-            absolute = _Absolute()
+            resolver = Resolver()
             for path in paths:
                 if path == "-" or path.startswith(("redis://", "rediss://")):
                     if path not in self._paths:
                         self._paths.add(path)
                         new.append(self._stream(path))
                     continue
-                key = absolute(path)
+                key = resolver.absolute(path)
                 if key in self._paths:
                     continue
+                real = None
                 try:
-                    st = os.stat(path)
+                    st = os.lstat(path)  # a regular file's entry is the file: one call for both
+                    real = resolver.real(key, st)
+                    if stat.S_ISLNK(st.st_mode):
+                        st = os.stat(path)
                     ident = Identity(st.st_dev, st.st_ino)
                     if self._left_out is not None and ident == self._left_out:
                         self._paths.add(key)
@@ -161,6 +167,7 @@ class Run(Drivers):
                     new.append(self._archive(path, at_start))
                     continue
                 file_source = self._source(path, at_start, key)
+                file_source.real_path = real
                 file_source.open()
                 held.update(file_source.identities())
                 new.append(file_source)
@@ -341,20 +348,6 @@ class Run(Drivers):
         with self._lock:
             self._alive -= 1
         self._check_done()
-
-
-class _Absolute:
-    """``os.path.abspath`` for many paths at once: the current folder is asked once (10,000 files)."""
-
-    def __init__(self) -> None:
-        self._cwd: str | None = None
-
-    def __call__(self, path: str) -> str:
-        if os.path.isabs(path):
-            return os.path.normpath(path)
-        if self._cwd is None:
-            self._cwd = os.getcwd()
-        return os.path.normpath(os.path.join(self._cwd, path))
 
 
 def _expand(paths: Iterable[PathArg], options: Options) -> tuple[list[str], Discovery | None]:

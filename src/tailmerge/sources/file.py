@@ -58,6 +58,8 @@ class Source(SpanReading, Reopening):
         self.path = path
         self.abspath = abspath if abspath is not None else os.path.abspath(path)
         """The absolute path, taken now (the current folder may go away later), or given when known."""
+        self.real_path: str | None = None
+        """Where the file was when the run added it, symlinks resolved, for the waker; None: not known."""
         self._framing = framing if framing is not None else Framing(max_line_bytes)  # framing wins: it has one
         self._max_line_bytes = self._framing.max_line_bytes
         self._start = start if start is not None else Start()

@@ -18,7 +18,21 @@ import stat
 import threading
 from pathlib import Path
 
-from . import inotify_fd as ino
+from .inotify_fd import (
+    IN_ATTRIB,
+    IN_CLOSE_WRITE,
+    IN_CREATE,
+    IN_DELETE,
+    IN_DELETE_SELF,
+    IN_IGNORED,
+    IN_MODIFY,
+    IN_MOVE_SELF,
+    IN_MOVED_FROM,
+    IN_MOVED_TO,
+    IN_ONLYDIR,
+    IN_Q_OVERFLOW,
+    InotifyFd,
+)
 from .mounts import network_mount
 from .poll import Watcher
 from .table import Event, Reaction, Signal, WatchTable
@@ -35,18 +49,18 @@ class InotifyWatcher(Watcher):
 
     def __init__(self) -> None:
         self._mask = (
-            ino.IN_MODIFY | ino.IN_CLOSE_WRITE | ino.IN_ATTRIB | ino.IN_CREATE | ino.IN_DELETE
-            | ino.IN_MOVED_FROM | ino.IN_MOVED_TO | ino.IN_DELETE_SELF | ino.IN_MOVE_SELF | ino.IN_ONLYDIR
+            IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | IN_CREATE | IN_DELETE
+            | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR
         )  # fmt: skip
         self._events = (
-            (ino.IN_MODIFY | ino.IN_CLOSE_WRITE | ino.IN_ATTRIB, Event.CHANGED),
-            (ino.IN_CREATE | ino.IN_MOVED_TO | ino.IN_MOVED_FROM | ino.IN_DELETE, Event.ENTRY),
-            (ino.IN_DELETE_SELF | ino.IN_MOVE_SELF, Event.GONE),
-            (ino.IN_IGNORED, Event.IGNORED),
-            (ino.IN_Q_OVERFLOW, Event.OVERFLOW),
+            (IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB, Event.CHANGED),
+            (IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE, Event.ENTRY),
+            (IN_DELETE_SELF | IN_MOVE_SELF, Event.GONE),
+            (IN_IGNORED, Event.IGNORED),
+            (IN_Q_OVERFLOW, Event.OVERFLOW),
         )
         self._kinds: dict[int, int] = {}
-        self._inotify = ino.InotifyFd()
+        self._inotify = InotifyFd()
         self._fd: int = self._inotify.fd
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self._stopped = False
@@ -62,14 +76,14 @@ class InotifyWatcher(Watcher):
 
     # -- registration ---------------------------------------------------------------------------
 
-    def watch_file(self, path: str, signal: Signal) -> bool:
+    def watch_file(self, path: str, signal: Signal, real: str | None = None) -> bool:
         path = os.path.abspath(path)
         with self._lock:
             self._entry_news.add(signal)  # what happened before the watch is not known: look once
         ok = self._add_name(path, signal)
         # a symlink is followed by name (like tail -F); its target's folder is watched too
         try:
-            target = self._realpath(path)
+            target = real if real is not None else self._realpath(path)
         except OSError:
             target = path
         if ok and target != path:

@@ -13,8 +13,9 @@ class Watcher:
 
     event_driven = False
 
-    def watch_file(self, path: str, signal: Signal) -> bool:
-        """Wake ``signal`` when ``path`` may have changed; False when the caller must poll it."""
+    def watch_file(self, path: str, signal: Signal, real: str | None = None) -> bool:
+        """Wake ``signal`` when ``path`` may have changed; False when the caller must poll it. ``real``:
+        the path's real form (symlinks resolved) when the caller knows it."""
         return False
 
     def unwatch_file(self, path: str, signal: Signal) -> None:
