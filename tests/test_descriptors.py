@@ -107,6 +107,8 @@ def used():
     return sorted(int(n) for n in os.listdir("/proc/self/fd"))
 
 mode, folder = sys.argv[1], sys.argv[2]
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # as tailmerge does; a low soft limit caps the table
 if mode == "run":  # a run of every file in the folder grows the table before any thread of its starts
     paths = sorted(os.path.join(folder, n) for n in os.listdir(folder))
     before = table()
@@ -121,7 +123,6 @@ else:  # a descriptor in use above the table is kept; an oversized ask stays bel
     reserve_descriptors(3000)
     grown, same = table(), used() == fds
     kept = os.pread(high, 4, 0)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (4100, hard))
     reserve_descriptors(100_000)
     print(grown, same, kept.decode(), table(), used() == fds)
