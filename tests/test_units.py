@@ -378,7 +378,7 @@ class ScriptedRun(Run):
         self.scripts = {f.path: f for f in followers}
         super().__init__(options, Merge([self.queue]), StopToken(), [f.path for f in followers], None)
 
-    def _source(self, path: str, at_start: bool, abspath: str) -> Source:
+    def _source(self, path: str, at_start: bool, abspath: str, real_path: str | None) -> Source:
         return self.scripts[path]  # type: ignore[return-value]
 
     def lines(self) -> dict[str, list[tuple[bytes, int, Identity | None]]]:

@@ -5,7 +5,7 @@ else (``run.drivers``: the legs and the waits).
 * threads: the run's workers (two threads, up to eight while stuck) run the legs of the followers that
   have something to read, a thread per busy file; the merge stage's lock keeps lines whole.
 * mixed: a coroutine per source waits on the loop and runs each leg in the same workers
-  (an executor: ``LegBatches``); the legs hand their lines to the loop with
+  (``LegBatches``); the legs hand their lines to the loop with
   ``asyncio.run_coroutine_threadsafe``, so the merge happens on the loop thread.
 * asyncio: a task per source awaits an ``asyncio.Event``; reading and merging happen on the loop.
 """
@@ -105,7 +105,7 @@ class _LoopEngine:
 
 class MixedEngine(_LoopEngine):
     """A coroutine per source waits on the loop; its legs run in the run's workers and their lines cross to
-    the loop (the note's mixed step: an executor and ``run_coroutine_threadsafe``)."""
+    the loop (the note's mixed step: the run's workers for its executor, and ``run_coroutine_threadsafe``)."""
 
     def __init__(self, run: Run) -> None:
         super().__init__(run)

@@ -149,9 +149,10 @@ class Run(Drivers):
                 real = None
                 try:
                     st = os.lstat(path)  # a regular file's entry is the file: one call for both
-                    real = resolver.real(key, st)
                     if stat.S_ISLNK(st.st_mode):
-                        st = os.stat(path)
+                        st = os.stat(path)  # a symlink's target is resolved in full by the waker
+                    else:
+                        real = resolver.real(key)
                     ident = Identity(st.st_dev, st.st_ino)
                     if self._left_out is not None and ident == self._left_out:
                         self._paths.add(key)
@@ -166,8 +167,7 @@ class Run(Drivers):
                 if is_archive(path):
                     new.append(self._archive(path, at_start))
                     continue
-                file_source = self._source(path, at_start, key)
-                file_source.real_path = real
+                file_source = self._source(path, at_start, key, real)
                 file_source.open()
                 held.update(file_source.identities())
                 new.append(file_source)
@@ -176,12 +176,13 @@ class Run(Drivers):
             self._alive += len(new)
         return new
 
-    def _source(self, path: str, at_start: bool, abspath: str) -> Source:
+    def _source(self, path: str, at_start: bool, abspath: str, real_path: str | None) -> Source:
         """A source; only files given at start begin where ``--from``/``--lines`` say (later ones: at 0)."""
         o = self.options
         return Source(
             path,
             abspath=abspath,
+            real_path=real_path,
             start=Start(o.tail_lines, o.from_line, self._since) if at_start else None,
             rotate_wait=o.rotate_wait,
             follow=o.follow,

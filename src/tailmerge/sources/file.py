@@ -53,12 +53,13 @@ class Source(SpanReading, Reopening):
         ledger: Ledger | None = None,
         framing: Framing | None = None,
         abspath: str | None = None,
+        real_path: str | None = None,
         budget: OpenFiles | None = None,
     ) -> None:
         self.path = path
         self.abspath = abspath if abspath is not None else os.path.abspath(path)
         """The absolute path, taken now (the current folder may go away later), or given when known."""
-        self.real_path: str | None = None
+        self.real_path = real_path
         """Where the file was when the run added it, symlinks resolved, for the waker; None: not known."""
         self._framing = framing if framing is not None else Framing(max_line_bytes)  # framing wins: it has one
         self._max_line_bytes = self._framing.max_line_bytes

@@ -8,7 +8,6 @@ path, are asked once per batch, and a file's own entry is the ``lstat`` its run 
 from __future__ import annotations
 
 import os
-import stat
 
 __all__ = ["Resolver"]
 
@@ -29,11 +28,9 @@ class Resolver:
             self._cwd = os.getcwd()
         return os.path.normpath(os.path.join(self._cwd, path))
 
-    def real(self, absolute: str, entry: os.stat_result) -> str | None:
-        """``os.path.realpath`` of ``absolute`` (absolute and normalized), whose own entry is ``entry``
-        (its ``lstat``); None for a symlink, resolved in full by whoever needs it."""
-        if stat.S_ISLNK(entry.st_mode):
-            return None
+    def real(self, absolute: str) -> str | None:
+        """``os.path.realpath`` of ``absolute`` (absolute and normalized), whose own entry is not a symlink
+        (its ``lstat`` said so): only its folder needs resolving. None where there is no folder to resolve."""
         folder, _, name = absolute.rpartition("/")
         if not folder or not name:
             return None
