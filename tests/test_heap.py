@@ -1,5 +1,5 @@
-"""The command line keeps freed heap for an exact merge, and collects cycles less often, in its own process
-and only there."""
+"""The command line keeps freed heap for a merge that copies what it reads (by time, or into a format other
+than raw), and collects cycles less often, in its own process and only there."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def test_glibc_takes_the_settings() -> None:
     assert _heap.keep_freed_heap()
 
 
-def test_only_the_console_entry_point_tunes_the_collector_and_only_time_order_the_heap(
+def test_only_the_console_entry_point_tunes_the_collector_and_only_a_merge_that_copies_the_heap(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
@@ -40,13 +40,15 @@ def test_only_the_console_entry_point_tunes_the_collector_and_only_time_order_th
     args = ["follow", "--no-follow", "-o", str(tmp_path / "out.log"), str(log)]
     assert cli(*args, "--order", "time") == 0  # inside a test's process: its allocator is not ours
     assert calls == []
-    assert cli(*args, own_process=True) == 0  # arrival order: the collector only
+    assert cli(*args, own_process=True) == 0  # raw in arrival order: moved by the kernel, the collector only
     assert calls == ["gc"]
+    assert cli(*args, "--format", "labeled", own_process=True) == 0  # each step copied into its format
+    assert calls == ["gc", "gc", "heap"]
     monkeypatch.setattr(sys, "argv", ["tailmerge", *args, "--order", "time"])
     with pytest.raises(SystemExit) as done:
         main()
     assert done.value.code == 0
-    assert calls == ["gc", "gc", "heap"]
+    assert calls == ["gc", "gc", "heap", "gc", "heap"]
 
 
 def test_the_collector_runs_less_often_in_a_process_of_our_own() -> None:

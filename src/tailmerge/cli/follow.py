@@ -36,7 +36,9 @@ def run_follow(ns: argparse.Namespace, *, own_process: bool = False) -> int:
         from .._heap import collect_less, keep_freed_heap
 
         collect_less()  # the objects of thousands of files live as long as the run
-        if opts.order == "time":  # its buffers come and go a step at a time
+        # buffers that come and go a step at a time: a time order's, and any format's copy of what it read
+        # (raw output is moved by the kernel; ctypes, which the tuning needs, costs its start 5 ms)
+        if opts.order == "time" or ns.format != "raw":
             keep_freed_heap()
     if own_process and ns.format == "jsonl":  # numpy (JSONL's offsets) multiplies no matrices: no BLAS threads
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
