@@ -1,13 +1,14 @@
 """CPU per followed line: writers at a steady rate, the follower's CPU seconds over their lines.
 
-    python bench/follow_cpu.py --engines asyncio,threads,mixed --runs 3 --seconds 5 [name=SRC ...]
+    python bench/follow_cpu.py --engines asyncio,threads,mixed --runs 3 --seconds 5 [--floors] [name=SRC ...]
 
 Each run starts ``tailmerge follow W0 .. W3 -o OUT`` (the output in another folder: the inputs' folder
 watch would see every write of it), waits a second, then runs ``--writers`` writer processes that each
 append ``--rate`` lines a second (60 bytes, one ``write()`` each) for ``--seconds``. The follower's
 utime and stime (``/proc/PID/stat``, 10 ms ticks) over the writing, divided by the lines out, is its CPU
 per line. ``tail -F`` on the same files runs too, as the reference. ``name=SRC`` runs a copy whose
-``src/`` is SRC, interleaved with the installed one (contenders alternate within each run).
+``src/`` is SRC, interleaved with the installed one (contenders alternate within each run). ``--floors``
+adds the least a Python follower does (``floors.py follow``: asyncio, and blocking without a loop).
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rate", type=float, default=200.0, help="lines a second per writer")
     parser.add_argument("--writers", type=int, default=4)
+    parser.add_argument("--floors", action="store_true", help="also the least a Python follower does (floors.py)")
     parser.add_argument("copies", nargs="*", help="name=SRC: also run the tailmerge whose src/ is SRC")
     args = parser.parse_args()
     contenders: list[tuple[str, list[str], dict[str, str] | None]] = []
@@ -89,6 +91,10 @@ def main() -> None:
             name, src = copy.split("=", 1)
             contenders.append((f"{engine}@{name}", tm, dict(os.environ, PYTHONPATH=os.path.abspath(src))))
     contenders.append(("tail -F", ["tail", "-q", "-n", "0", "-F"], None))
+    if args.floors:
+        floors = str(Path(__file__).with_name("floors.py"))
+        for loop in ("asyncio", "blocking"):
+            contenders.append((f"floor, {loop}", [sys.executable, floors, "follow", loop], None))
     per: dict[str, list[tuple[float, float, int]]] = {name: [] for name, _, _ in contenders}
     for r in range(args.runs):
         for name, argv, env in contenders:

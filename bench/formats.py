@@ -9,7 +9,7 @@ copy of tailmerge, the order rotating every repetition. A copy, ``NAME=SRC``, is
 byte-compiled ``tailmerge`` package, run with ``PYTHONPATH=SRC`` (none given: the installed one, as "new").
 Make one for a commit with ``mkdir -p D && git archive REV src/tailmerge | tar -x -C D && python -m
 compileall -q D`` (SRC is then ``D/src``): without byte code (PYTHONDONTWRITEBYTECODE) each run compiles
-the package first. stdout is a pipe drained in 1 MiB reads, as in bench/run.py. Printed: per contender the
+the package first. stdout is a 1 MiB pipe drained in 1 MiB reads, as in bench/run.py. Printed: per contender the
 median MB/s (input bytes), the median of its ratios to cat in the same repetition, and the highest peak
 RSS (GNU time's %M).
 """
@@ -33,7 +33,9 @@ def _run(argv: list[str], env: dict[str, str]) -> tuple[float, int, float]:
     child's ru_maxrss starts from, is left out)."""
     with tempfile.NamedTemporaryFile("r") as rss:
         start = time.perf_counter()
-        proc = subprocess.Popen(["/usr/bin/time", "-f", "%M", "-o", rss.name, *argv], stdout=subprocess.PIPE, env=env)
+        time_argv = ["/usr/bin/time", "-f", "%M", "-o", rss.name, *argv]
+        # a pipe of 1 MiB, as bench/run.py's (cat writes 128 KiB at a time: into 64 KiB it ran at 500 MB/s)
+        proc = subprocess.Popen(time_argv, stdout=subprocess.PIPE, env=env, pipesize=1 << 20)
         assert proc.stdout is not None
         out = 0
         while chunk := os.read(proc.stdout.fileno(), 1 << 20):
