@@ -8,7 +8,7 @@ append ``--rate`` lines a second (60 bytes, one ``write()`` each) for ``--second
 utime and stime (``/proc/PID/stat``, 10 ms ticks) over the writing, divided by the lines out, is its CPU
 per line. ``tail -F`` on the same files runs too, as the reference. ``name=SRC`` runs a copy whose
 ``src/`` is SRC, interleaved with the installed one (contenders alternate within each run). ``--floors``
-adds the least a Python follower does (``floors.py follow``: asyncio, and blocking without a loop).
+adds the least a Python follower does (``floors.py follow``: asyncio, with a task per file, and blocking).
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def main() -> None:
     contenders.append(("tail -F", ["tail", "-q", "-n", "0", "-F"], None))
     if args.floors:
         floors = str(Path(__file__).with_name("floors.py"))
-        for loop in ("asyncio", "blocking"):
+        for loop in ("asyncio", "tasks", "blocking"):
             contenders.append((f"floor, {loop}", [sys.executable, floors, "follow", loop], None))
     per: dict[str, list[tuple[float, float, int]]] = {name: [] for name, _, _ in contenders}
     for r in range(args.runs):
