@@ -32,9 +32,9 @@ _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
 KEEP_FREED = 32 << 20
-"""Bytes free at the top of the heap before glibc gives them back: what a merge frees at once (by time, 8
-sources: about 4 MiB; in arrival order, two steps read ahead and their labeled copies: up to 34 MiB),
-far less than a process of this kind may hold anyway."""
+"""Bytes free at the top of the heap before glibc gives them back: more than what a merge frees at once (by
+time, 8 sources: about 4 MiB; in arrival order, a step and its labeled copy: about 17 MiB), far less than
+a process of this kind may hold anyway."""
 MMAP_FROM = 16 << 20
 """Allocations this large or larger are mapped apart (and unmapped when freed), as glibc does from 128
 KiB up by default: above a step (8 MiB) and its labeled copy. A setting of either parameter stops glibc
