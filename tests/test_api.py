@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
+import logging
 import threading
 import time
 from pathlib import Path
@@ -78,6 +80,20 @@ def test_leaving_follow_early_stops_every_thread_and_closes_files(tmp_path: Path
         time.sleep(0.01)
     assert threading.active_count() == before, [t.name for t in threading.enumerate()]
     assert _open_fds() <= fds_before
+
+
+def test_leaving_follow_early_warns_of_nothing_left_unread(
+    tmp_path: Path, engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    # steps of 8 MiB end mid-line, and the follower is a step or two ahead of the consumer: the part line
+    # after the last step read is left unread, as the consumer asked
+    big = tmp_path / "big.log"
+    big.write_bytes((b"x" * 999 + b"\n") * 32_000)  # 32 MB of long lines (the API makes an object a line)
+    caplog.set_level(logging.INFO, logger="tailmerge")
+    with contextlib.closing(follow([big], follow=False, engine=engine)) as lines:
+        assert next(lines).data == b"x" * 999 + b"\n"
+    unread = [r for r in caplog.records if "unfinished line not read" in r.getMessage()]
+    assert unread and all(r.levelno == logging.INFO for r in unread), caplog.text
 
 
 def test_stop_event_ends_a_merge(tmp_path: Path, engine: Engine) -> None:

@@ -154,6 +154,25 @@ def test_a_closed_pipe_ends_quietly(tmp_path: Path, engine: Engine) -> None:
     assert res.stderr == b""
 
 
+def test_a_closed_pipe_leaves_unread_lines_unmentioned(tmp_path: Path, engine: Engine) -> None:
+    # labeled: the bytes are read, and a step (8 MiB) ends mid-line, so the stop leaves a part line unread;
+    # the reader asked for no more (as with cat | head), so that is said only with -v
+    src = tmp_path / "big.log"
+    src.write_bytes(b"line 0000000\n" * 1_200_000)  # 15.6 MB: two steps
+
+    def head(*flags: str) -> subprocess.CompletedProcess[bytes]:
+        follow = f"{PY} -m tailmerge follow --no-follow --format labeled --engine {engine} {' '.join(flags)}"
+        return subprocess.run(
+            f"{follow} {src} | head -1; echo status=${{PIPESTATUS[0]}}",
+            shell=True, executable="/bin/bash", capture_output=True, timeout=30,
+        )  # fmt: skip
+
+    quiet, verbose = head(), head("-v")
+    assert quiet.stdout == verbose.stdout == b"big.log | line 0000000\nstatus=141\n", quiet.stdout
+    assert quiet.stderr == b""
+    assert b"big.log: 7 bytes of an unfinished line not read" in verbose.stderr, verbose.stderr
+
+
 def test_sighup_reopens_the_output(tmp_path: Path, engine: Engine) -> None:
     src = tmp_path / "a.log"
     src.write_bytes(b"before\n")

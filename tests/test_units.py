@@ -244,7 +244,7 @@ class Scripted:
             raise item
         return list(item)
 
-    def finish(self, complete: bool) -> list[str]:
+    def finish(self, complete: bool, quiet: bool = False) -> list[str]:
         self.finished.append(complete)
         return list(self._final)
 
@@ -360,7 +360,7 @@ class ChunkScript:
             raise item
         return [self._chunk(item)] if item else []
 
-    def finish(self, complete: bool) -> list[Chunk]:
+    def finish(self, complete: bool, quiet: bool = False) -> list[Chunk]:
         self.finished.append(complete)
         # a final line without a newline: emitted with one added, as a source does
         return [self._chunk([self._final + b"\n"], added=True)] if complete and self._final else []

@@ -44,8 +44,10 @@ class Follower(Protocol[T]):
         """What is ready now (possibly nothing); never waits."""
         ...
 
-    def finish(self, complete: bool) -> list[T]:
-        """Done: release everything. ``complete``: the input ended (emit a final line), not a stop."""
+    def finish(self, complete: bool, quiet: bool = False) -> list[T]:
+        """Done: release everything. ``complete``: the input ended (emit a final line), not a stop.
+        ``quiet``: the stop came from the reader of the output (it left, or stopped reading), so what is
+        left unread is said at info level, not warned about."""
         ...
 
     def next_deadline(self) -> float | None:

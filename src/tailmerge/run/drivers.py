@@ -25,7 +25,7 @@ from ..bridge import StopToken, Timer, Workers, call_soon
 from ..core import Follower, Wait, pace
 from ..merge import Merge
 from ..options import Options
-from ..sinks import Origin
+from ..sinks import Origin, OutputClosed
 from ..sources import Compressed, Discovery, Source, Stdin
 from ..watch import Signal, Watcher
 from .batches import ToLoop
@@ -219,7 +219,7 @@ class _Drive(Generic[T]):
                         return AGAIN
                 else:
                     complete = True
-            if final := self.follower.finish(complete):
+            if final := self.follower.finish(complete, _reader_left(self.run.token)):
                 self.hand_over(final)
             _flush(self.hand_over)
         except BaseException as e:
@@ -252,7 +252,7 @@ class _Drive(Generic[T]):
                     busy = True
                     if self.run.token.is_set():
                         break
-            if final := self.follower.finish(complete):
+            if final := self.follower.finish(complete, _reader_left(self.run.token)):
                 async with self.run.turns():  # as any hand-over: a wait for room in it gives this turn up
                     await self.hand_over(final)
         except Exception as e:
@@ -364,6 +364,12 @@ class _Wake:
 
     def __init__(self, wake: Callable[[], None]) -> None:
         self.set = wake
+
+
+def _reader_left(token: StopToken) -> bool:
+    """The run stops because the reader of its output asked for no more: it closed the pipe (``| head``), or
+    the API's consumer stopped iterating. What is left unread then is no news to warn about."""
+    return token.reason == "consumer" or isinstance(token.error, OutputClosed)
 
 
 def _flush(hand_over: Callable[[list[Any]], Any]) -> None:

@@ -137,7 +137,7 @@ class Compressed:
             self._done = self.ended = True
         return out
 
-    def finish(self, complete: bool) -> list[Chunk]:
+    def finish(self, complete: bool, quiet: bool = False) -> list[Chunk]:
         """Done: close it. Read to its end, its last line is emitted (with a newline added when it has none)
         and the ledger records it as finished. Stopped before that, what was not read stays unread (a state
         resumes it); a corrupt archive keeps the complete lines read before the damage."""
@@ -155,7 +155,8 @@ class Compressed:
         elif framer is not None and (self.problem is not None or not self._resumable()):
             out.extend(framer.release())  # a held record's lines are complete
         if not self.ended and self._archive is not None:
-            log.warning("%s: stopped after %d bytes of its content; the rest is not read", self.path, self._pos)
+            say = log.info if quiet else log.warning
+            say("%s: stopped after %d bytes of its content; the rest is not read", self.path, self._pos)
         elif not self.ended:
             log.info("%s: not read: the run stopped first", self.path)
         self.close()

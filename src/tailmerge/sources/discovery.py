@@ -225,7 +225,7 @@ class Discovery:
         self._watched.intersection_update(folders)
         return new
 
-    def finish(self, complete: bool) -> list[str]:
+    def finish(self, complete: bool, quiet: bool = False) -> list[str]:
         return []
 
     def next_deadline(self) -> float | None:

@@ -167,19 +167,20 @@ class Source(SpanReading, Reopening):
                 out.extend(gen.framer.release())  # quiet for the timeout: the record is complete
         return out
 
-    def finish(self, complete: bool) -> list[Lines]:
+    def finish(self, complete: bool, quiet: bool = False) -> list[Lines]:
         """The source is done: close every file.
 
         ``complete`` (the input was read to its end: ``--no-follow``): a final line without a newline is
         emitted with one added (unless a state keeps it for a later run, when it is whole). Otherwise (a
-        stop) it stays unread and one warning names it; so does a held record when a state resumes it.
+        stop) it stays unread and one warning names it (``quiet``: an info line); so does a held record when a
+        state resumes it.
         """
         with self._lock:
-            out = self._finish(complete)
+            out = self._finish(complete, quiet)
             self._holding()
             return out
 
-    def _finish(self, complete: bool) -> list[Lines]:
+    def _finish(self, complete: bool, quiet: bool) -> list[Lines]:
         out: list[Lines] = []
         if self.closed:
             return out
@@ -197,7 +198,8 @@ class Source(SpanReading, Reopening):
                 out.extend(gen.framer.release())  # a held record's lines are complete
             if gen.framer.pending:
                 what = "record" if gen.framer.holding else "line"
-                log.warning("%s: %d bytes of an unfinished %s not read", self.path, gen.framer.pending, what)
+                say = log.info if quiet else log.warning
+                say("%s: %d bytes of an unfinished %s not read", self.path, gen.framer.pending, what)
             # read to its end: finished; a stop may leave bytes unread (a state resumes it)
             self._let_go(gen, out, flush=False, finished=at_end)
         self.closed = True

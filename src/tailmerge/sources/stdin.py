@@ -89,12 +89,13 @@ class Stdin:
             self.ended = True
         return out
 
-    def finish(self, complete: bool) -> list[Chunk]:
+    def finish(self, complete: bool, quiet: bool = False) -> list[Chunk]:
         if self.ended:
             return self._framer.flush()
         out = self._framer.release()
         if self._framer.pending:
-            log.warning("%s: %d bytes of an unfinished line not read", self.path, self._framer.pending)
+            say = log.info if quiet else log.warning
+            say("%s: %d bytes of an unfinished line not read", self.path, self._framer.pending)
         return out
 
     def next_deadline(self) -> float | None:

@@ -278,7 +278,7 @@ class StreamSource:
         if self._leave.is_set():
             self._acknowledge_now()
 
-    def finish(self, complete: bool) -> list[Chunk]:
+    def finish(self, complete: bool, quiet: bool = False) -> list[Chunk]:
         """Leave; in a group, acknowledge what was handed over, and on a complete end the last step's lines
         too (a stop may not have written them: they stay pending for this consumer's next run). With a
         state, only what a commit holds (the last commit acknowledges its own); the rest stay pending, and
