@@ -15,7 +15,9 @@ import pytest
 
 import tailmerge
 from tailmerge import afollow, amerge, follow, merge
-from tailmerge.options import Engine
+from tailmerge.options import Engine, Options
+from tailmerge.run import make_run, run_to_end
+from tailmerge.sinks.queue import LineQueue
 
 from .conftest import verify_ok, writer
 
@@ -94,6 +96,26 @@ def test_leaving_follow_early_warns_of_nothing_left_unread(
         assert next(lines).data == b"x" * 999 + b"\n"
     unread = [r for r in caplog.records if "unfinished line not read" in r.getMessage()]
     assert unread and all(r.levelno == logging.INFO for r in unread), caplog.text
+
+
+def test_lines_reach_the_consumer_a_small_step_at_a_time(tmp_path: Path, engine: Engine) -> None:
+    # each line becomes an object: a step of 8 MiB of short lines made 645,000 before the first came out
+    big = tmp_path / "big.log"
+    big.write_bytes(b"line 0000000\n" * 1_000_000)  # 13 MB
+    queue = LineQueue()
+    run = make_run([str(big)], Options(engine=engine, follow=False), [queue])
+    runner = threading.Thread(target=run_to_end, args=(run,))
+    runner.start()
+    try:
+        first = queue.get()
+        assert first
+        taken = sum(len(line.data) for batch in first for line in batch)
+        assert 0 < taken <= LineQueue.step_bytes, taken
+    finally:
+        queue.close()
+        run.token.stop("consumer")
+        runner.join(timeout=10)
+    assert not runner.is_alive()
 
 
 def test_stop_event_ends_a_merge(tmp_path: Path, engine: Engine) -> None:

@@ -83,8 +83,11 @@ class Run(Drivers):
         self.open_files = OpenFiles(fd_budget())  # more files than descriptors: the idle ones are closed
         starts = record_starts(options.multiline, options.multiline_start) if options.records else None
         self.framing = Framing(options.max_line_bytes, starts, options.max_record_bytes, options.multiline_timeout)
-        if merge.order is not None:  # no more read per step than the order holds before waiting for room
-            self.framing = replace(self.framing, step_budget=ROOM)
+        # no more read per step than the order holds before waiting for room, nor than a sink takes at once
+        bounds = [ROOM] if merge.order is not None else []
+        bounds += [b for sink in merge.sinks if (b := getattr(sink, "step_bytes", None))]
+        if bounds:
+            self.framing = replace(self.framing, step_budget=min(bounds))
         self.origins: dict[Input, Origin] = {}
         self.unwritten = 0
         """Bytes the sinks could not deliver after a stop (set when the run has finished)."""
