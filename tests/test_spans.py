@@ -20,6 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import tailmerge.sinks.output as output_module
 import tailmerge.sources.spans as source_file
 from tailmerge.core import Chunk, Framing, LineFramer, Span, Spans
 from tailmerge.core.framing import SpanScan
@@ -326,3 +327,35 @@ def test_follow_catch_up_then_live_lines(tmp_path: Path, engine_name: str) -> No
         merger.terminate()
         merger.wait(10)
     assert out.read_bytes() == log.read_bytes()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    sizes=st.lists(st.integers(min_value=0, max_value=3 << 20), max_size=6),
+    short=st.lists(st.integers(min_value=1, max_value=1 << 20), max_size=4),
+)
+def test_a_batch_goes_out_whole_in_writes_of_at_most_a_mebibyte(sizes: list[int], short: list[int]) -> None:
+    # a write of 4 MiB or more into ext4 cost 3-4x the system time of the same bytes in smaller writes
+    limit = output_module._WRITE_MAX
+    buffers = [bytes([65 + i % 26]) * n for i, n in enumerate(sizes)]
+    calls: list[int] = []
+    real_writev = os.writev
+    cuts = list(short)  # some writes take less than they were given, as the kernel may
+
+    def writev(fd: int, views: list[memoryview]) -> int:
+        asked = sum(len(v) for v in views)
+        calls.append(asked)
+        if cuts and asked > 1:
+            cut = min(cuts.pop(), asked - 1)
+            return real_writev(fd, [b"".join(views)[:cut]])
+        return real_writev(fd, views)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Output(os.path.join(tmp, "out.log"))
+        try:
+            output_module.os.writev = writev  # type: ignore[attr-defined]
+            assert out.write(buffers) == []
+        finally:
+            output_module.os.writev = real_writev  # type: ignore[attr-defined]
+        assert Path(tmp, "out.log").read_bytes() == b"".join(buffers)
+    assert all(0 < n <= limit for n in calls), calls

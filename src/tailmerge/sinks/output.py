@@ -32,6 +32,9 @@ Piece = bytes | memoryview | Span
 # the kernel will not move between these two (the output's kind, filesystem or flags; the kernel's age)
 _REFUSED = {errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF, errno.EPERM, errno.ETXTBSY}
 _READ_SIZE = 1 << 20  # a span read when the kernel refused it: in pieces, as sources read
+# the most one write takes: a write of 4 MiB or more into ext4 cost 3-4x the system time of the same bytes
+# in writes of up to 3 MiB (Linux 6.18 here: 8 x 100 MB in 8 MiB writes 2.2-2.5 s, in 1 MiB writes 0.6 s)
+_WRITE_MAX = 1 << 20
 
 
 class OutputError(Exception):
@@ -159,7 +162,7 @@ class Output:
                         batch = views[:_IOV_MAX]
                         if spans:  # bytes up to the next span
                             batch = batch[: next((i for i, v in enumerate(batch) if isinstance(v, Span)), len(batch))]
-                        n = os.writev(self.fd, batch)  # type: ignore[arg-type]  # no spans among them
+                        n = os.writev(self.fd, _at_most(batch, _WRITE_MAX))  # type: ignore[arg-type]  # no spans
                 except BlockingIOError:
                     if wait is None:
                         return list(views)  # views of the caller's buffers: nothing is copied
@@ -337,3 +340,13 @@ def _widen_pipe(fd: int) -> None:
             fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
     except (OSError, ImportError):
         pass  # not permitted (pipe-max-size) or not Linux: the default size works, only slower
+
+
+def _at_most(views: list[memoryview | Span], limit: int) -> list[memoryview | Span]:
+    """The front of ``views`` that holds at most ``limit`` bytes (the last view cut to fit)."""
+    total = 0
+    for i, view in enumerate(views):
+        total += len(view)
+        if total >= limit:
+            return [*views[:i], view[: len(view) - (total - limit)]]  # type: ignore[index]  # bytes, no span
+    return views
