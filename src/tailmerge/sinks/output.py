@@ -94,7 +94,9 @@ class Output:
         try:
             if stat.S_ISREG(os.fstat(fd).st_mode):
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                if not append:
+                # not an empty file: ext4 takes any truncation to 0 for a file being replaced, and its last
+                # close then writes every page out before it returns (0.44 s at the end of an 800 MB copy)
+                if not append and os.fstat(fd).st_size:
                     os.ftruncate(fd, 0)
         except BlockingIOError:
             os.close(fd)
