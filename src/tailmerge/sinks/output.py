@@ -32,8 +32,9 @@ Piece = bytes | memoryview | Span
 # the kernel will not move between these two (the output's kind, filesystem or flags; the kernel's age)
 _REFUSED = {errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF, errno.EPERM, errno.ETXTBSY}
 _READ_SIZE = 1 << 20  # a span read when the kernel refused it: in pieces, as sources read
-# the most one write takes: a write of 4 MiB or more into ext4 cost 3-4x the system time of the same bytes
-# in writes of up to 3 MiB (Linux 6.18 here: 8 x 100 MB in 8 MiB writes 2.2-2.5 s, in 1 MiB writes 0.6 s)
+# the most one write takes: writes of 3-4 MiB or more into ext4 cost 3-4x the system time of the same bytes
+# in writes of up to 2 MiB (Linux 6.18 here: 800 MB in 8 MiB writes 2.2-2.5 s, in 1 MiB writes 0.5-0.6 s;
+# bench/write_sizes.py)
 _WRITE_MAX = 1 << 20
 
 
