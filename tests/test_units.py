@@ -120,6 +120,24 @@ def test_a_folder_gone_rewatches_its_names_and_asks_to_remove_its_watch(table: W
     assert table.on_event(1, Event.CHANGED, "a.log") == (set(), [], [], None)
 
 
+@pytest.mark.parametrize("real_first", [True, False])
+def test_a_folder_and_a_symlink_to_it_are_one_watch_and_wake_the_followers_of_both(real_first: bool) -> None:
+    # /t/linked -> /t/real: the kernel gives both the same watch; the names followed by either path are
+    # woken, in whichever order they were watched (a symlink to a file in /t/real first lost them)
+    t = WatchTable()
+    by_link, by_real = Rec("by link"), Rec("by real")
+    order = [("/t/real", "/t/real/c.log", by_real), ("/t/linked", "/t/linked/b.log", by_link)]
+    for folder, path, signal in order if real_first else order[::-1]:
+        t.add_dir(folder, 7)
+        t.add_name(path, signal)
+    assert t.on_change(7, "c.log") == {by_real} and t.on_change(7, "b.log") == {by_link}
+    assert t.on_event(7, Event.CHANGED, "c.log").wake == {by_real}
+    reaction = t.on_event(7, Event.GONE, None)  # both names go, each followed again by the path it gave
+    assert sorted(reaction.rewatch, key=lambda r: r[0]) == [("/t/linked/b.log", by_link), ("/t/real/c.log", by_real)]
+    assert reaction.wake == {by_link, by_real} and reaction.remove_wd == 7
+    assert not t.watched("/t/real") and not t.watched("/t/linked")
+
+
 def test_a_watch_the_kernel_removed_is_not_removed_again(table: WatchTable) -> None:
     a = Rec("a")
     table.add_name("/logs/a.log", a)

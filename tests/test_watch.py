@@ -29,16 +29,22 @@ def test_inotify_delivers_without_polling(tmp_path: Path, engine: Engine) -> Non
     (tmp_path / "c.log").symlink_to(target)
     out = tmp_path / "out.log"
     # a poll interval of an hour: only a change notification can deliver the line in time
-    proc = tailmerge("follow", str(src), str(tmp_path / "linked" / "b.log"), str(tmp_path / "c.log"),
+    # the link to a file in real/ first: its watch of real/ was then taken over by linked/'s (the same
+    # directory, the same watch), and its lines never came
+    proc = tailmerge("follow", str(tmp_path / "c.log"), str(src), str(tmp_path / "linked" / "b.log"),
                      "-o", str(out), "--engine", engine, "--watch", "inotify",
-                     "--poll-interval", "3600")  # fmt: skip
+                     "--poll-interval", "3600", "-v")  # fmt: skip
     time.sleep(0.5)  # let it start and reach its first wait
     for f, line in ((src, b"wake up\n"), (in_linked, b"in a linked folder\n"), (target, b"through a link\n")):
         with f.open("ab") as w:
             w.write(line)
     started = time.monotonic()
     expected = sorted([b"wake up\n", b"in a linked folder\n", b"through a link\n"])
-    wait_for(lambda: sorted(file_lines(out)) == expected, timeout=5, what="the lines")
+    try:
+        wait_for(lambda: sorted(file_lines(out)) == expected, timeout=5, what="the lines")
+    except AssertionError:
+        proc.kill()
+        raise AssertionError(f"out: {file_lines(out)}; stderr: {proc.communicate()[1]!r}") from None
     assert time.monotonic() - started < 2
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=5)

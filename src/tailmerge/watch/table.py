@@ -46,10 +46,11 @@ class Reaction(NamedTuple):
 
 
 class _Dir:
-    __slots__ = ("any", "names", "wd")
+    __slots__ = ("any", "names", "paths", "wd")
 
-    def __init__(self, wd: int) -> None:
+    def __init__(self, wd: int, path: str) -> None:
         self.wd = wd
+        self.paths = [path]  # every name it was watched by: a folder and a symlink to it are one directory
         self.names: dict[str, set[Signal]] = defaultdict(set)  # entry name -> followers of it
         self.any: set[Signal] = set()  # woken by any entry created or moved in (glob discovery)
 
@@ -59,8 +60,8 @@ class WatchTable:
     their folder to appear, and followed symlinks. Not thread-safe: the caller holds a lock."""
 
     def __init__(self) -> None:
-        self._dirs: dict[str, _Dir] = {}
-        self._by_wd: dict[int, str] = {}
+        self._dirs: dict[str, _Dir] = {}  # by every path it was watched by
+        self._by_wd: dict[int, _Dir] = {}
         self._pending: dict[str, set[Signal]] = defaultdict(set)
         self._links: dict[str, set[Signal]] = defaultdict(set)
         self._names_of: dict[Signal, set[tuple[str, str]]] = defaultdict(set)  # for a quick remove
@@ -70,16 +71,25 @@ class WatchTable:
 
     def add_dir(self, folder: str, wd: int) -> None:
         """``folder`` is watched as ``wd``. Another wd for a known folder means the folder was made anew
-        (the old one's removal is reported late while a file in it is held open): its followers move over."""
+        (the old one's removal is reported late while a file in it is held open): its followers move over.
+        A wd known by another path is the same directory by another name (a symlink to a folder, and the
+        folder): one entry serves both, so that an event finds the followers of either name."""
         old = self._dirs.get(folder)
         if old is not None and old.wd == wd:
             return
-        d = _Dir(wd)
+        d = self._by_wd.get(wd)
+        if d is None:
+            d = self._by_wd[wd] = _Dir(wd, folder)
+        else:
+            d.paths.append(folder)
         if old is not None:
-            d.names, d.any = old.names, old.any
-            self._by_wd.pop(old.wd, None)
+            for name, signals in old.names.items():
+                d.names[name] |= signals
+            d.any |= old.any
+            old.paths.remove(folder)
+            if not old.paths:
+                self._by_wd.pop(old.wd, None)
         self._dirs[folder] = d
-        self._by_wd[wd] = folder
 
     def add_name(self, path: str, signal: Signal) -> None:
         """Wake ``signal`` on events about ``path``; its folder must be watched (``add_dir``)."""
@@ -111,9 +121,8 @@ class WatchTable:
     def on_change(self, wd: int, name: str) -> set[Signal] | None:
         """Who to wake when the entry ``name`` changed (``Event.CHANGED`` alone: a file was written); None
         when it takes more than waking (a followed symlink, or an unknown watch): ask ``on_event``."""
-        folder = self._by_wd.get(wd)
-        d = self._dirs.get(folder) if folder is not None else None
-        if folder is None or d is None or (self._links and posixpath.join(folder, name) in self._links):
+        d = self._by_wd.get(wd)
+        if d is None or (self._links and any(posixpath.join(folder, name) in self._links for folder in d.paths)):
             return None
         return d.names.get(name, _NOBODY)
 
@@ -127,20 +136,24 @@ class WatchTable:
             for sigs in self._pending.values():
                 reaction.wake.update(sigs)
             return reaction
-        folder = self._by_wd.get(wd)
-        d = self._dirs.get(folder) if folder is not None else None
-        if folder is None or d is None:
+        d = self._by_wd.get(wd)
+        if d is None:
             return reaction
         if name is not None:
-            self._on_entry(folder, d, event, name, reaction)
+            for folder in d.paths:
+                self._on_entry(folder, d, event, name, reaction)
         if event & _FOLDER_WENT:
-            # the folder itself went away: its followers wait on an ancestor from now on
-            del self._dirs[folder]
+            # the folder itself went away: its followers wait on an ancestor from now on, each by the path
+            # it gave
+            for folder in d.paths:
+                del self._dirs[folder]
             self._by_wd.pop(wd, None)
             if not event & Event.IGNORED:
                 reaction = reaction._replace(remove_wd=d.wd)
             for fname, sigs in d.names.items():
-                reaction.rewatch.extend((posixpath.join(folder, fname), sig) for sig in sigs)
+                for sig in sigs:
+                    given = [f for f in d.paths if (f, fname) in self._names_of.get(sig, ())] or d.paths[:1]
+                    reaction.rewatch.extend((posixpath.join(f, fname), sig) for f in given)
                 reaction.wake.update(sigs)
             reaction.wake.update(d.any)
         return reaction
