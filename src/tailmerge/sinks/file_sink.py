@@ -195,9 +195,11 @@ class FileSink:
         return True
 
     def _fail(self, error: Exception) -> None:
-        self._queue.close()
+        # the run stops first, then the producers waiting on the queue are let go: the other way round, one
+        # looked at the stop before it was made, and read a step more (8 MiB) for an output that was gone
         if self._token is not None:
             self._token.fail(error)
+        self._queue.close()
 
     def finish(self, timeout: float | None) -> int:
         self._queue.end()
