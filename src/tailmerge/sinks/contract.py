@@ -102,7 +102,9 @@ def as_chunks(chunks: Sequence[Chunk | Span]) -> Sequence[Chunk]:
 
 
 class Sink(Protocol):
-    """A destination of the merged stream."""
+    """A destination of the merged stream. Two attributes are optional, looked up where they are used:
+    ``span_output()``, the output raw spans may be moved into (``span_switch``), and ``step_bytes``, the
+    most a source reads in one step for this sink (``Run``: the API's ``LineQueue`` makes an object a line)."""
 
     policy: Literal["block", "lag"]
 
